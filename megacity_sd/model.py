@@ -1,0 +1,234 @@
+"""The model file: where it is, what it declares, and loading it for either engine.
+
+The model is one Vensim ``.mdl`` text file, ``sd_models/megacity.mdl``. This
+module reads its declarations (names, units, ranges, comments and sectors)
+with PySD's own Vensim parser, translates it once with PySD into a cache
+outside the source tree, and loads it for PySD or pysimlin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = [
+    "MODEL_PATH",
+    "Variable",
+    "canonical",
+    "model_doc",
+    "load_pysd",
+    "load_simlin",
+    "translated_path",
+    "cache_dir",
+]
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _resource_dir(name: str) -> Path:
+    """Find a top-level project folder (``sd_models``, ``scenarios``).
+
+    In a source checkout or an editable install the folder sits beside the
+    package; in a regular install it is installed as ``megacity_sd/<name>``.
+    """
+    for candidate in (_HERE.parent / name, _HERE / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"megacity-sd: cannot find the '{name}' folder beside {_HERE}")
+
+
+MODEL_PATH = _resource_dir("sd_models") / "megacity.mdl"
+
+
+def canonical(name: str) -> str:
+    """Canonical form of a model name: lower case, words joined by ``_``.
+
+    This is the identifier pysimlin uses, and it makes look-ups insensitive to
+    case and spacing, as Vensim is.
+    """
+    return re.sub(r"[\s_]+", "_", name.strip().lower())
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One declared model variable.
+
+    Attributes
+    ----------
+    name : str
+        Name as written in the ``.mdl`` file.
+    kind : str
+        ``"constant"``, ``"stock"``, ``"lookup"`` or ``"auxiliary"``.
+    units : str
+        Vensim units string.
+    limits : tuple of float or None
+        ``(min, max)`` from the Vensim range, where declared.
+    comment : str
+        The variable's comment (for constants, its source).
+    sector : str
+        The view (sector) the variable is drawn in.
+    value : float or None
+        Default value of a constant.
+    equation : str
+        The equation text.
+    """
+
+    name: str
+    kind: str
+    units: str
+    limits: tuple[float, float] | None
+    comment: str
+    sector: str
+    value: float | None
+    equation: str
+
+
+def _limits(raw) -> tuple[float, float] | None:
+    if not raw:
+        return None
+    lo, hi = raw[0], raw[1]
+    if lo is None or hi is None:
+        return None
+    try:
+        return float(lo), float(hi)
+    except (TypeError, ValueError):
+        return None
+
+
+def _sectors(text: str) -> dict[str, str]:
+    """Map canonical variable names to the sketch view (sector) they are drawn in."""
+    sector_of: dict[str, str] = {}
+    view = None
+    for line in text.split("\\\\\\---///", 1)[-1].splitlines():
+        if line.startswith("*"):
+            view = line[1:].strip()
+        elif line.startswith("10,") and view is not None:
+            fields = line.split(",")
+            if len(fields) > 2:
+                sector_of.setdefault(canonical(fields[2].strip('"')), view)
+    return sector_of
+
+
+@lru_cache(maxsize=4)
+def model_doc(mdl_path: str | Path = MODEL_PATH) -> dict[str, Variable]:
+    """Declarations of every model variable, keyed by canonical name.
+
+    Parameters
+    ----------
+    mdl_path : str or Path
+        The Vensim model file.
+
+    Returns
+    -------
+    dict of str to Variable
+    """
+    from pysd.translators.vensim.vensim_file import VensimFile
+
+    vf = VensimFile(Path(mdl_path))
+    vf.parse()
+    section = vf.sections[0]
+    sector_of = _sectors(Path(mdl_path).read_text(encoding="utf-8"))
+    out: dict[str, Variable] = {}
+    for el in section.elements:
+        ast = type(el.ast).__name__
+        if ast in ("float", "int"):
+            kind, value = "constant", float(el.ast)
+        elif ast == "IntegStructure":
+            kind, value = "stock", None
+        elif ast in ("LookupsStructure", "GetLookupsStructure"):
+            kind, value = "lookup", None
+        else:
+            kind, value = "auxiliary", None
+        key = canonical(el.name)
+        out[key] = Variable(
+            name=el.name,
+            kind=kind,
+            units=(el.units or "").strip(),
+            limits=_limits(el.limits),
+            comment=" ".join((el.documentation or "").split()),
+            sector=sector_of.get(key, "Control"),
+            value=value,
+            equation=el.expression if isinstance(el.expression, str) else str(el.expression),
+        )
+    return out
+
+
+def cache_dir() -> Path:
+    """Folder of translated models, outside the source tree.
+
+    ``$MEGACITY_SD_CACHE`` if set, else ``$XDG_CACHE_HOME/megacity-sd`` or
+    ``~/.cache/megacity-sd``.
+    """
+    env = os.environ.get("MEGACITY_SD_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "megacity-sd"
+
+
+def translated_path(mdl_path: str | Path = MODEL_PATH) -> Path:
+    """Translate the model with PySD once and return the path of the ``.py``.
+
+    The translation is keyed by the hash of the model text and the PySD
+    version, and is written into a temporary folder that is renamed into place,
+    so concurrent processes never see half a translation.
+    """
+    import pysd
+
+    mdl_path = Path(mdl_path)
+    text = mdl_path.read_bytes()
+    key = hashlib.sha256(text + pysd.__version__.encode()).hexdigest()[:16]
+    target = cache_dir() / "pysd" / f"{mdl_path.stem}-{key}"
+    py = target / f"{mdl_path.stem}.py"
+    if py.is_file():
+        return py
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        shutil.copyfile(mdl_path, tmp / mdl_path.name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pysd.read_vensim(str(tmp / mdl_path.name), split_views=True, subview_sep=["."],
+                             initialize=False)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process won the race
+            if not py.is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return py
+
+
+def load_pysd(mdl_path: str | Path = MODEL_PATH):
+    """Load the translated model with PySD (translating it first if needed).
+
+    Returns
+    -------
+    pysd.py_backend.model.Model
+    """
+    import pysd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pysd.load(str(translated_path(mdl_path)))
+
+
+def load_simlin(mdl_path: str | Path = MODEL_PATH):
+    """Load the model with pysimlin.
+
+    Returns
+    -------
+    simlin.Model
+    """
+    import simlin
+
+    return simlin.load(str(mdl_path))

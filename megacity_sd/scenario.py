@@ -1,0 +1,228 @@
+"""Scenario and city files: YAML, validated by pydantic and against the model.
+
+A scenario file overrides model constants (usually policy levers); a city file
+overrides the constants that describe a city (initial values, structure, the
+policies it already had) and cites a source for each value. Both use the same
+schema::
+
+    name: transport
+    title: Transport emission reduction
+    description: ...
+    extends: baseline            # optional: a name, a path, or a list of them
+    constants:
+      NEV sales target: 1.0                        # a number, or
+      initial population: {value: 1.538e7, source: "NBS ..."}
+
+Files are read with ``yaml.safe_load``; unknown keys are rejected; every
+constant must exist in the model, be a constant there, and lie within its
+Vensim ``[min,max]`` range. Constants resolve as: model defaults, then the
+city file, then the scenario and the files it extends (parents first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
+
+from .errors import UserInputError
+from .model import MODEL_PATH, _resource_dir, canonical, model_doc
+
+__all__ = [
+    "SCENARIO_DIR",
+    "CITY_DIR",
+    "DEFAULT_CITY",
+    "DEFAULT_SCENARIOS",
+    "Scenario",
+    "list_scenarios",
+    "list_cities",
+    "load_scenario",
+]
+
+SCENARIO_DIR = _resource_dir("scenarios")
+CITY_DIR = SCENARIO_DIR / "cities"
+DEFAULT_CITY = "shanghai"
+DEFAULT_SCENARIOS = ("baseline", "energy_structure", "transport", "buildings", "combined", "end_of_pipe")
+
+Number = StrictFloat | StrictInt
+
+
+class SourcedValue(BaseModel):
+    """A constant's value with the source it comes from."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: Number
+    source: str
+
+
+class ScenarioFile(BaseModel):
+    """Schema of a scenario or city YAML file."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    title: str | None = None
+    description: str = ""
+    extends: str | list[str] | None = None
+    constants: dict[str, Number | SourcedValue] = {}
+
+
+@dataclass
+class Scenario:
+    """A resolved scenario for one city.
+
+    Attributes
+    ----------
+    name : str
+        Scenario name.
+    city : str
+        City name.
+    constants : dict of str to float
+        Overrides of model constants, keyed by the model's own names.
+    sources : dict of str to str
+        Source of each override, where its file gives one.
+    files : list of Path
+        Files that contributed, in the order applied.
+    title : str
+        Human-readable title.
+    """
+
+    name: str
+    city: str
+    constants: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    title: str = ""
+
+
+def list_scenarios() -> list[str]:
+    """Names of the scenario files shipped with the project."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def list_cities() -> list[str]:
+    """Names of the city files shipped with the project."""
+    return sorted(p.stem for p in CITY_DIR.glob("*.yaml"))
+
+
+def _read(path: Path) -> ScenarioFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: file not found") from None
+    except OSError as err:
+        raise UserInputError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        raise UserInputError(f"{path}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: expected a mapping with keys name, title, description, extends, constants")
+    try:
+        return ScenarioFile.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        allowed = {
+            "extra_forbidden": "allowed keys: name, title, description, extends, constants "
+                               "(and value, source inside a constant)",
+            "float_type": "a number is required",
+            "int_type": "a number is required",
+            "missing": "this key is required",
+        }.get(first["type"], first["msg"])
+        got = f" (got {first['input']!r})" if first["type"] not in ("missing",) else ""
+        raise UserInputError(f"{path}: key '{loc}': {allowed}{got}") from None
+
+
+def _resolve_path(ref: str, base_dir: Path, kind: str) -> Path:
+    if ref.endswith((".yaml", ".yml")) or "/" in ref or "\\" in ref:
+        p = Path(ref)
+        return p if p.is_absolute() else (base_dir / p)
+    folder = CITY_DIR if kind == "city" else SCENARIO_DIR
+    path = folder / f"{ref}.yaml"
+    if not path.is_file():
+        names = list_cities() if kind == "city" else list_scenarios()
+        raise UserInputError(f"unknown {kind} '{ref}'; allowed: {', '.join(names)} (or the path of a YAML file)")
+    return path
+
+
+def _check(path: Path, key: str, value: float, mdl_path: Path) -> str:
+    doc = model_doc(mdl_path)
+    var = doc.get(canonical(key))
+    if var is None:
+        raise UserInputError(
+            f"{path}: key 'constants.{key}': not a model constant; "
+            "allowed: the levers and constants that 'megacity-sd scenarios --all' lists")
+    if var.kind != "constant" or var.sector == "Control":
+        raise UserInputError(f"{path}: key 'constants.{key}': '{var.name}' is a {var.kind}, not a constant; "
+                             "only constants can be overridden")
+    if var.limits is not None:
+        lo, hi = var.limits
+        if not lo <= value <= hi:
+            raise UserInputError(f"{path}: key 'constants.{key}': value {value:g} out of range; "
+                                 f"allowed: [{lo:g}, {hi:g}] {var.units}")
+    return var.name
+
+
+def _apply(path: Path, kind: str, scen: Scenario, mdl_path: Path, seen: tuple[Path, ...]) -> ScenarioFile:
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(p.name for p in (*seen, path))
+        raise UserInputError(f"{path}: key 'extends': circular inheritance ({chain})")
+    spec = _read(path)
+    parents = [spec.extends] if isinstance(spec.extends, str) else list(spec.extends or [])
+    for ref in parents:
+        _apply(_resolve_path(ref, path.parent, kind), kind, scen, mdl_path, (*seen, path))
+    for key, raw in spec.constants.items():
+        value = float(raw.value if isinstance(raw, SourcedValue) else raw)
+        name = _check(path, key, value, mdl_path)
+        scen.constants[name] = value
+        if isinstance(raw, SourcedValue):
+            scen.sources[name] = raw.source
+        else:
+            scen.sources.setdefault(name, f"scenario {spec.name} ({path.name})")
+    scen.files.append(path)
+    return spec
+
+
+def load_scenario(scenario: str = "baseline", city: str = DEFAULT_CITY,
+                  mdl_path: str | Path = MODEL_PATH) -> Scenario:
+    """Resolve a scenario for a city into model constant overrides.
+
+    Parameters
+    ----------
+    scenario : str
+        A scenario name (file in ``scenarios/``) or the path of a YAML file.
+    city : str
+        A city name (file in ``scenarios/cities/``) or the path of a YAML file.
+    mdl_path : str or Path
+        The model whose names and ranges the overrides are checked against.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    UserInputError
+        Unknown city or scenario, missing or malformed file, unknown key,
+        unknown constant, value of the wrong type or out of range.
+    """
+    mdl_path = Path(mdl_path)
+    city_path = _resolve_path(city, Path.cwd(), "city")
+    scen_path = _resolve_path(scenario, Path.cwd(), "scenario")
+    out = Scenario(name="", city="")
+    city_spec = _apply(city_path, "city", out, mdl_path, ())
+    for name in out.constants:
+        if name not in out.sources or out.sources[name].startswith("scenario "):
+            raise UserInputError(f"{city_path}: key 'constants.{name}': a city value needs a source: "
+                                 "write {value: ..., source: ...}")
+    spec = _apply(scen_path, "scenario", out, mdl_path, ())
+    out.name = spec.name
+    out.city = city_spec.name
+    out.title = spec.title or spec.name
+    return out
