@@ -1,0 +1,128 @@
+"""Command line: ``megacity-sd run | scenarios``.
+
+Subcommands only parse arguments and call the package's functions. Bad input
+is reported as one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2, as argparse does, without the usage block
+        sys.stderr.write(f"megacity-sd: {message} (see 'megacity-sd {self.prog.split()[-1]} --help')\n")
+        raise SystemExit(2)
+
+
+def _write_csv_atomic(df, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def cmd_run(args) -> int:
+    from .indicators import evaluate, summary
+    from .run import run_long
+    from .scenario import DEFAULT_SCENARIOS, load_scenario
+
+    names = args.scenario or list(DEFAULT_SCENARIOS)
+    # validate everything before running anything, so bad input leaves nothing behind
+    scenarios = [load_scenario(name, city=args.city) for name in names]
+    print(f"megacity-sd: {scenarios[0].city}, {len(scenarios)} scenario(s), engine {args.engine}", flush=True)
+    long = run_long(scenarios, engine=args.engine, progress=True)
+    out = Path(args.out)
+    results = _write_csv_atomic(long, out / "results.csv")
+    _write_csv_atomic(evaluate(long), out / "indicators.csv")
+    print(f"wrote {results} ({len(long)} rows) and {out / 'indicators.csv'}")
+    if not args.no_figures:
+        from .plotting import write_run_figures
+
+        files = write_run_figures(long, args.figures)
+        print(f"wrote {len(files)} figures into {args.figures}/")
+    table = summary(long).reset_index()
+    print("\nSummary (CO2 territorial, Mt/yr; PM2.5 annual mean, ug/m3):")
+    print(f"{'city':<10} {'scenario':<18} {'peak year':>9} {'peak':>7} {'2030':>7} {'2060':>7} {'PM2.5 2035':>11}")
+    for row in table.itertuples(index=False):
+        print(f"{row[0]:<10} {row[1]:<18} {row[2]:>9.0f} {row[3]:>7.1f} {row[4]:>7.1f} {row[5]:>7.1f} {row[6]:>11.1f}")
+    return 0
+
+
+def cmd_scenarios(args) -> int:
+    from .model import model_doc
+    from .scenario import CITY_DIR, SCENARIO_DIR, _read, list_cities, list_scenarios
+
+    print("Scenarios (scenarios/*.yaml):")
+    for name in list_scenarios():
+        spec = _read(SCENARIO_DIR / f"{name}.yaml")
+        ext = spec.extends if spec.extends else "-"
+        print(f"  {name:<18} {spec.title or '':<52} extends: {ext}; overrides {len(spec.constants)} constant(s)")
+    print("\nCities (scenarios/cities/*.yaml):")
+    for name in list_cities():
+        spec = _read(CITY_DIR / f"{name}.yaml")
+        print(f"  {name:<18} overrides {len(spec.constants)} constant(s)")
+    doc = model_doc()
+    if args.all:
+        rows = [v for v in doc.values() if v.kind == "constant" and v.sector != "Control"]
+        print(f"\nAll {len(rows)} model constants (name | units | [min, max] | default | sector):")
+    else:
+        rows = [v for v in doc.values() if v.kind == "constant" and v.sector == "Policy"
+                and not (" baseline " in v.name or v.name.endswith("initial value"))]
+        print("\nScenario levers (name | units | [min, max] | default); each lever has a target, "
+              "a start year and a phase-in time. --all lists every constant, with the city baseline paths:")
+    for v in rows:
+        lo, hi = v.limits if v.limits else (float("nan"), float("nan"))
+        extra = f" | {v.sector}" if args.all else ""
+        print(f"  {v.name:<44} {v.units:<10} [{lo:g}, {hi:g}]  default {v.value:g}{extra}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .scenario import DEFAULT_CITY
+
+    p = _Parser(prog="megacity-sd", description="Pollution and carbon co-reduction in megacities: "
+                "a system-dynamics model, its scenarios and analyses.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="project a city under scenarios; write results.csv and figures")
+    r.add_argument("--city", default=DEFAULT_CITY, help="city name or city YAML file (default: %(default)s)")
+    r.add_argument("--scenario", action="append", help="scenario name or YAML file; repeatable "
+                   "(default: the six standard scenarios)")
+    r.add_argument("--out", default="output", help="output folder for results.csv (default: %(default)s)")
+    r.add_argument("--figures", default="figures", help="folder for figures (default: %(default)s)")
+    r.add_argument("--no-figures", action="store_true", help="skip the figures")
+    r.add_argument("--engine", choices=("pysd", "simlin"), default="pysd",
+                   help="simulation engine (default: %(default)s, the reference)")
+    r.set_defaults(func=cmd_run)
+    s = sub.add_parser("scenarios", help="list scenarios, cities and levers with units, ranges, defaults")
+    s.add_argument("--all", action="store_true", help="list every model constant, not only the levers")
+    s.set_defaults(func=cmd_scenarios)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``megacity-sd`` console script."""
+    from .errors import UserInputError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserInputError as err:
+        sys.stderr.write(f"megacity-sd: {err}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""Figures: pure functions (long table, axes) -> axes, and one writer.
+
+All functions read the project's long table (``city, scenario, variable,
+unit, year, value``). :func:`write_run_figures` writes the standard set for a
+city, each PNG written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .data import history  # noqa: E402
+
+__all__ = ["plot_lines", "plot_stack", "write_run_figures", "savefig_atomic"]
+
+STYLE = {"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+         "axes.spines.right": False, "font.size": 9, "legend.fontsize": 8, "legend.frameon": False}
+COLORS = {"baseline": "#444444", "energy_structure": "#d95f02", "transport": "#1b9e77",
+          "buildings": "#7570b3", "combined": "#e7298a", "end_of_pipe": "#66a61e"}
+
+
+def _series(long: pd.DataFrame, variable: str, scenario: str) -> pd.Series:
+    sel = long[(long["variable"] == variable) & (long["scenario"] == scenario)]
+    return sel.set_index("year")["value"].sort_index()
+
+
+def plot_lines(long: pd.DataFrame, variable: str, ax, *, scale: float = 1.0, unit: str = "",
+               title: str | None = None, hist: pd.DataFrame | None = None, hist_scale: float = 1.0):
+    """One line per scenario of ``variable``; optional historical points.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    for scen in long["scenario"].unique():
+        s = _series(long, variable, scen) * scale
+        ax.plot(s.index, s.to_numpy(), label=scen, color=COLORS.get(scen), lw=1.4)
+    if hist is not None and not hist.empty:
+        ax.plot(hist["year"], hist["value"] * hist_scale, "o", ms=3, color="black", label="history")
+    ax.set_title(title or variable)
+    ax.set_ylabel(unit)
+    ax.set_ylim(bottom=0)
+    return ax
+
+
+def plot_stack(long: pd.DataFrame, variables: dict[str, str], scenario: str, ax, *,
+               scale: float = 1.0, unit: str = "", title: str | None = None):
+    """Stacked areas of several variables for one scenario.
+
+    Parameters
+    ----------
+    variables : dict of str to str
+        Label -> model variable name.
+    """
+    data = [_series(long, var, scenario) * scale for var in variables.values()]
+    ax.stackplot(data[0].index, *[d.to_numpy() for d in data], labels=list(variables), alpha=0.85)
+    ax.set_title(title or scenario)
+    ax.set_ylabel(unit)
+    return ax
+
+
+def savefig_atomic(fig, path: Path) -> Path:
+    """Save a figure to a temporary name, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _grid(n: int, width: float = 3.2, height: float = 2.6):
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+                             sharey=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """Write the standard figures of ``megacity-sd run`` for each city in ``long``.
+
+    Returns
+    -------
+    list of Path
+        The files written: ``<city>_emissions.png``, ``_energy_mix``,
+        ``_fleet``, ``_floor_area``, ``_pm25``, ``_population_gdp``.
+    """
+    out_dir = Path(out_dir)
+    written = []
+    with plt.rc_context(STYLE):
+        for city, lc in long.groupby("city", sort=False):
+            scens = list(lc["scenario"].unique())
+            hist = history(city)
+            # emissions
+            fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
+            specs = [("CO2 emissions", 1e-6, "Mt CO2/yr", "CO2 (territorial, scope 1)", "co2", 1e-6),
+                     ("SO2 emissions", 1e-3, "kt/yr", "SO2", None, 1),
+                     ("NOx emissions", 1e-3, "kt/yr", "NOx", None, 1),
+                     ("primary PM25 emissions", 1e-3, "kt/yr", "Primary PM2.5", None, 1)]
+            for ax, (var, sc, unit, title, hv, hs) in zip(axes.flat, specs, strict=True):
+                plot_lines(lc, var, ax, scale=sc, unit=unit, title=title,
+                           hist=hist[hist["variable"] == hv] if hv else None, hist_scale=hs)
+            axes.flat[0].legend(loc="lower left", ncol=2)
+            fig.suptitle(f"{city}: emissions by scenario")
+            written.append(savefig_atomic(fig, out_dir / f"{city}_emissions.png"))
+            # energy mix
+            mix = {"coal": "primary coal", "oil": "primary oil", "gas": "primary gas",
+                   "local PV": "primary PV electricity", "imported electricity": "primary imported electricity"}
+            fig, axes = _grid(len(scens))
+            for ax, scen in zip(axes, scens, strict=True):
+                plot_stack(lc, mix, scen, ax, scale=1e-6, unit="Mtce/yr")
+            axes[0].legend(loc="upper left")
+            fig.suptitle(f"{city}: energy supply by source (electricity at calorific value)")
+            written.append(savefig_atomic(fig, out_dir / f"{city}_energy_mix.png"))
+            # fleet
+            fig, axes = plt.subplots(2, len(scens), figsize=(2.6 * len(scens), 5), squeeze=False,
+                                     sharey="row")
+            for j, scen in enumerate(scens):
+                plot_stack(lc, {"ICE cars": "ICE cars", "NEV cars": "NEV cars"}, scen, axes[0, j],
+                           scale=1e-6, unit="million cars")
+                plot_stack(lc, {"diesel": "diesel buses", "CNG": "CNG buses", "electric": "electric buses"},
+                           scen, axes[1, j], scale=1e-3, unit="thousand buses", title="")
+            axes[0, 0].legend(loc="upper left")
+            axes[1, 0].legend(loc="upper left")
+            fig.suptitle(f"{city}: vehicle fleet by technology")
+            written.append(savefig_atomic(fig, out_dir / f"{city}_fleet.png"))
+            # floor area
+            fig, axes = _grid(len(scens))
+            for ax, scen in zip(axes, scens, strict=True):
+                plot_stack(lc, {"conventional": "conventional floor area", "retrofitted": "retrofitted floor area",
+                                "green": "green floor area"}, scen, ax, scale=1e-6, unit="million m2")
+            axes[0].legend(loc="upper left")
+            fig.suptitle(f"{city}: building floor area by class")
+            written.append(savefig_atomic(fig, out_dir / f"{city}_floor_area.png"))
+            # PM2.5
+            fig, ax = plt.subplots(figsize=(6, 3.8))
+            plot_lines(lc, "PM25", ax, unit="ug/m3", title=f"{city}: annual mean PM2.5",
+                       hist=hist[hist["variable"] == "pm25"])
+            ax.axhline(35, color="red", lw=0.8, ls="--", label="GB 3095-2012 Grade II (35)")
+            ax.legend(ncol=2)
+            written.append(savefig_atomic(fig, out_dir / f"{city}_pm25.png"))
+            # population and GDP
+            fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+            plot_lines(lc, "Population", axes[0], scale=1e-6, unit="million", title="Resident population",
+                       hist=hist[hist["variable"] == "population"], hist_scale=1e-6)
+            plot_lines(lc, "GDP", axes[1], scale=1e-12, unit="trillion yuan/yr (2005 prices)",
+                       title="GDP (constant 2005 prices)")
+            axes[0].legend(ncol=2)
+            fig.suptitle(f"{city}: population and GDP")
+            written.append(savefig_atomic(fig, out_dir / f"{city}_population_gdp.png"))
+    return written
