@@ -81,7 +81,7 @@ def _grid(n: int, width: float = 3.2, height: float = 2.6):
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
-                             sharey=True)
+                             sharey=True, layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -103,7 +103,7 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             scens = list(lc["scenario"].unique())
             hist = history(city)
             # emissions
-            fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
+            fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), layout="constrained")
             specs = [("CO2 emissions", 1e-6, "Mt CO2/yr", "CO2 (territorial, scope 1)", "co2", 1e-6),
                      ("SO2 emissions", 1e-3, "kt/yr", "SO2", None, 1),
                      ("NOx emissions", 1e-3, "kt/yr", "NOx", None, 1),
@@ -125,7 +125,7 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             written.append(savefig_atomic(fig, out_dir / f"{city}_energy_mix.png"))
             # fleet
             fig, axes = plt.subplots(2, len(scens), figsize=(2.6 * len(scens), 5), squeeze=False,
-                                     sharey="row")
+                                     sharey="row", layout="constrained")
             for j, scen in enumerate(scens):
                 plot_stack(lc, {"ICE cars": "ICE cars", "NEV cars": "NEV cars"}, scen, axes[0, j],
                            scale=1e-6, unit="million cars")
@@ -144,14 +144,14 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             fig.suptitle(f"{city}: building floor area by class")
             written.append(savefig_atomic(fig, out_dir / f"{city}_floor_area.png"))
             # PM2.5
-            fig, ax = plt.subplots(figsize=(6, 3.8))
+            fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
             plot_lines(lc, "PM25", ax, unit="ug/m3", title=f"{city}: annual mean PM2.5",
                        hist=hist[hist["variable"] == "pm25"])
             ax.axhline(35, color="red", lw=0.8, ls="--", label="GB 3095-2012 Grade II (35)")
             ax.legend(ncol=2)
             written.append(savefig_atomic(fig, out_dir / f"{city}_pm25.png"))
             # population and GDP
-            fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+            fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
             plot_lines(lc, "Population", axes[0], scale=1e-6, unit="million", title="Resident population",
                        hist=hist[hist["variable"] == "population"], hist_scale=1e-6)
             plot_lines(lc, "GDP", axes[1], scale=1e-12, unit="trillion yuan/yr (2005 prices)",
