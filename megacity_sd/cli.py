@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scenarios", help="list scenarios, cities and levers with units, ranges, defaults")
     s.add_argument("--all", action="store_true", help="list every model constant, not only the levers")
     s.set_defaults(func=cmd_scenarios)
+    from .synergy_cli import add_parser as add_synergy_parser
+
+    add_synergy_parser(sub)
     return p
 
 
