@@ -33,6 +33,7 @@ from .model import MODEL_PATH, _resource_dir, canonical, model_doc
 __all__ = [
     "SCENARIO_DIR",
     "CITY_DIR",
+    "CALIBRATED_DIR",
     "DEFAULT_CITY",
     "DEFAULT_SCENARIOS",
     "Scenario",
@@ -43,6 +44,7 @@ __all__ = [
 
 SCENARIO_DIR = _resource_dir("scenarios")
 CITY_DIR = SCENARIO_DIR / "cities"
+CALIBRATED_DIR = SCENARIO_DIR / "calibrated"
 DEFAULT_CITY = "shanghai"
 DEFAULT_SCENARIOS = ("baseline", "energy_structure", "transport", "buildings", "combined", "end_of_pipe")
 
@@ -50,11 +52,16 @@ Number = StrictFloat | StrictInt
 
 
 class SourcedValue(BaseModel):
-    """A constant's value with the source it comes from."""
+    """A constant's value with the source it comes from.
+
+    ``ci`` is an optional confidence interval ``[low, high]`` (calibrated
+    parameter sets write it; the sensitivity analysis may use it as a range).
+    """
 
     model_config = ConfigDict(extra="forbid")
     value: Number
     source: str
+    ci: tuple[Number, Number] | None = None
 
 
 class ScenarioFile(BaseModel):
@@ -86,6 +93,8 @@ class Scenario:
         Files that contributed, in the order applied.
     title : str
         Human-readable title.
+    intervals : dict of str to tuple of float
+        Confidence intervals of calibrated constants, where a file gives them.
     """
 
     name: str
@@ -94,6 +103,7 @@ class Scenario:
     sources: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     title: str = ""
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def list_scenarios() -> list[str]:
@@ -183,6 +193,8 @@ def _apply(path: Path, kind: str, scen: Scenario, mdl_path: Path, seen: tuple[Pa
         scen.constants[name] = value
         if isinstance(raw, SourcedValue):
             scen.sources[name] = raw.source
+            if raw.ci is not None:
+                scen.intervals[name] = (float(raw.ci[0]), float(raw.ci[1]))
         else:
             scen.sources.setdefault(name, f"scenario {spec.name} ({path.name})")
     scen.files.append(path)
@@ -190,7 +202,7 @@ def _apply(path: Path, kind: str, scen: Scenario, mdl_path: Path, seen: tuple[Pa
 
 
 def load_scenario(scenario: str = "baseline", city: str = DEFAULT_CITY,
-                  mdl_path: str | Path = MODEL_PATH) -> Scenario:
+                  mdl_path: str | Path = MODEL_PATH, *, calibrated: bool = True) -> Scenario:
     """Resolve a scenario for a city into model constant overrides.
 
     Parameters
@@ -201,6 +213,10 @@ def load_scenario(scenario: str = "baseline", city: str = DEFAULT_CITY,
         A city name (file in ``scenarios/cities/``) or the path of a YAML file.
     mdl_path : str or Path
         The model whose names and ranges the overrides are checked against.
+    calibrated : bool
+        Apply the city's calibrated parameter set
+        (``scenarios/calibrated/<city>.yaml``, written by ``megacity-sd
+        calibrate``) after the city file, where it exists.
 
     Returns
     -------
@@ -221,6 +237,9 @@ def load_scenario(scenario: str = "baseline", city: str = DEFAULT_CITY,
         if name not in out.sources or out.sources[name].startswith("scenario "):
             raise UserInputError(f"{city_path}: key 'constants.{name}': a city value needs a source: "
                                  "write {value: ..., source: ...}")
+    cal_path = CALIBRATED_DIR / f"{city_spec.name}.yaml"
+    if calibrated and cal_path.is_file():
+        _apply(cal_path, "city", out, mdl_path, ())
     spec = _apply(scen_path, "scenario", out, mdl_path, ())
     out.name = spec.name
     out.city = city_spec.name
