@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``megacity-sd`` console script."""
     from .errors import UserInputError
 
+    if hasattr(signal, "SIGPIPE"):  # `megacity-sd scenarios | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
