@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit code 2, as argparse does, without the usage block
-        sys.stderr.write(f"megacity-sd: {message} (see 'megacity-sd {self.prog.split()[-1]} --help')\n")
+        sys.stderr.write(f"megacity-sd: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
 
 
@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .synergy_cli import add_parser as add_synergy_parser
 
     add_synergy_parser(sub)
+    from .stirpat_cli import add_parser as add_stirpat_parser
+
+    add_stirpat_parser(sub)
     return p
 
 
