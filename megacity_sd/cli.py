@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .stirpat_cli import add_parser as add_stirpat_parser
 
     add_stirpat_parser(sub)
+    from .loops_cli import add_parser as add_loops_parser
+
+    add_loops_parser(sub)
     return p
 
 

@@ -1,0 +1,150 @@
+"""Command line for feedback inspection: ``megacity-sd loops | explain | diagrams``.
+
+Wire it into the main parser with ``add_parser(sub)``, where ``sub`` is the
+object ``add_subparsers`` returned. Subcommands only parse arguments, check
+them (bad input raises :class:`~megacity_sd.errors.UserInputError` before
+anything is written) and call :mod:`megacity_sd.loops` and
+:mod:`megacity_sd.layout`.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+from .errors import UserInputError
+
+__all__ = ["add_parser", "cmd_loops", "cmd_explain", "cmd_diagrams"]
+
+
+def _scenario(args):
+    from .scenario import load_scenario
+
+    return load_scenario(args.scenario, city=args.city)
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+def cmd_loops(args) -> int:
+    """``megacity-sd loops``: every loop, dominance per output, optional knock-outs."""
+    import matplotlib.pyplot as plt
+
+    from . import loops as lp
+    from .cli import _write_csv_atomic
+    from .plotting import STYLE, savefig_atomic
+
+    if args.timeout <= 0:
+        raise UserInputError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
+    scen = _scenario(args)
+    out, figures = Path(args.out), Path(args.figures)
+    print(f"megacity-sd: feedback loops of {scen.city} / {scen.name}", flush=True)
+    analysis = lp.analyze_loops(scen.constants, timeout=args.timeout)
+    table = lp.loops_frame(analysis)
+    dom, shares = lp.dominance_table(analysis)
+    _write_csv_atomic(table, out / "loops.csv")
+    _write_csv_atomic(dom, out / "dominance.csv")
+    scores = analysis.scores.reset_index().melt(id_vars="year", var_name="loop", value_name="relative_score")
+    _write_csv_atomic(scores, out / "loop_scores.csv")
+    counts = table["polarity"].value_counts().to_dict()
+    info = analysis.info
+    print(f"  {len(table)} loops: {counts.get('R', 0)} reinforcing, {counts.get('B', 0)} balancing"
+          + (f", {counts['U']} undetermined" if counts.get("U") else ""))
+    print(f"  LTM discovery scored {info['reported']} loops (of {info['retained_loops']} that passed its "
+          f"importance filter; enumeration complete: {info['enumeration_complete']}, truncated: "
+          f"{info['truncated']})")
+    found = {n for n in table["name"] if n}
+    for nl in analysis.named:
+        ids = table.loc[table["name"] == nl.name, "loop"].tolist()
+        status = ", ".join(ids) if nl.name in found else "NOT FOUND"
+        print(f"  ({nl.polarity}) {nl.name:<34} {status}")
+    print(f"wrote {out / 'loops.csv'}, {out / 'dominance.csv'} and {out / 'loop_scores.csv'}")
+    files = []
+    with plt.rc_context(STYLE):
+        for label, var in lp.OUTPUTS.items():
+            fig, axes = plt.subplots(2, 1, figsize=(11, 6.8), height_ratios=[3, 1.4], sharex=True)
+            rows = dom[dom["output"] == label]
+            lp.plot_loop_scores(shares[label], rows, analysis, axes=axes,
+                                title=f"Loops driving {var}: {scen.city}, {scen.name} (Loops That Matter)")
+            files.append(savefig_atomic(fig, figures / f"loop_scores_{_slug(label)}.png"))
+    print(f"wrote {len(files)} figures into {figures}/")
+    for label in lp.OUTPUTS:
+        rows = dom[dom["output"] == label]
+        print(f"\n  {label}: strongest loop per period (share of the output's scored loops)")
+        for r in rows.itertuples(index=False):
+            name = analysis.by_id[r.top_loop].name
+            print(f"    {r.start_year}-{r.end_year}  {r.top_loop} {r.top_polarity} {r.top_share:.2f}"
+                  + (f"  {name}" if name else ""))
+    if args.knockout:
+        ko = lp.knockouts(scen.constants, engine=args.engine, named=analysis.named)
+        _write_csv_atomic(ko, out / "knockouts.csv")
+        with plt.rc_context(STYLE):
+            axes = lp.plot_knockouts(ko, title=f"Knock-outs: each named loop cut by its switch "
+                                     f"({scen.city}, {scen.name}; engine {args.engine})")
+            path = savefig_atomic(axes[0].figure, figures / "knockouts.png")
+        print(f"\nwrote {out / 'knockouts.csv'} and {path}")
+        wide = ko.pivot_table(index="loop", columns="indicator", values="change", sort=False)
+        print(wide.round(2).to_string())
+    return 0
+
+
+def cmd_explain(args) -> int:
+    """``megacity-sd explain VARIABLE``: declaration, causes, uses and loops."""
+    from . import loops as lp
+
+    if args.depth < 0:
+        raise UserInputError(f"--depth must be 0 or more, not {args.depth}")
+    lp.resolve_variable(args.variable)  # fails fast on an unknown name
+    scen = _scenario(args)
+    text = lp.explain(args.variable, depth=args.depth, constants=scen.constants, sources=scen.sources)
+    print(text)
+    return 0
+
+
+def cmd_diagrams(args) -> int:
+    """``megacity-sd diagrams``: one stock-and-flow picture per sector and an overview."""
+    from . import layout
+
+    out = Path(args.out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        files = layout.write_diagrams(out)
+    print(f"wrote {len(files)} diagrams into {out}/")
+    for f in files:
+        print(f"  {f}")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Register ``loops``, ``explain`` and ``diagrams`` on the main parser's subparsers."""
+    from .scenario import DEFAULT_CITY
+
+    p = subparsers.add_parser("loops", help="every feedback loop, its polarity and sectors, loop dominance "
+                              "over time (Loops That Matter) and, with --knockout, loop knock-outs")
+    p.add_argument("--city", default=DEFAULT_CITY, help="city name or city YAML file (default: %(default)s)")
+    p.add_argument("--scenario", default="baseline", help="scenario name or YAML file (default: %(default)s)")
+    p.add_argument("--out", default="output/loops", help="folder for loops.csv, dominance.csv, "
+                   "loop_scores.csv and knockouts.csv (default: %(default)s)")
+    p.add_argument("--figures", default="figures/loops", help="folder for the figures (default: %(default)s)")
+    p.add_argument("--knockout", action="store_true", help="cut each named loop with its switch and report "
+                   "the effect on CO2 peak year, cumulative CO2 2021-2060, PM2.5 in 2035, population in 2060")
+    p.add_argument("--engine", choices=("pysd", "simlin"), default="pysd",
+                   help="engine for the knock-out runs (default: %(default)s, the reference)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds allowed for pysimlin's loop discovery (default: %(default)s)")
+    p.set_defaults(func=cmd_loops)
+
+    e = subparsers.add_parser("explain", help="a variable's equation, units, range, comment and source, its "
+                              "causes and uses trees, and the loops it is part of")
+    e.add_argument("variable", help="model variable name (case and spacing are ignored)")
+    e.add_argument("--depth", type=int, default=2, help="levels of the causes and uses trees (default: %(default)s)")
+    e.add_argument("--city", default=DEFAULT_CITY, help="city name or city YAML file (default: %(default)s)")
+    e.add_argument("--scenario", default="baseline", help="scenario name or YAML file (default: %(default)s)")
+    e.set_defaults(func=cmd_explain)
+
+    d = subparsers.add_parser("diagrams", help="stock-and-flow diagrams: one per sector and an overview of the "
+                              "sectors and their links")
+    d.add_argument("--out", default="figures/diagrams", help="output folder (default: %(default)s)")
+    d.set_defaults(func=cmd_diagrams)
