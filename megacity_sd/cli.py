@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .loops_cli import add_parser as add_loops_parser
 
     add_loops_parser(sub)
+    from .calibrate_cli import add_parser as add_calibrate_parser
+
+    add_calibrate_parser(sub)
     return p
 
 

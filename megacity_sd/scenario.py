@@ -47,6 +47,8 @@ CITY_DIR = SCENARIO_DIR / "cities"
 CALIBRATED_DIR = SCENARIO_DIR / "calibrated"
 DEFAULT_CITY = "shanghai"
 DEFAULT_SCENARIOS = ("baseline", "energy_structure", "transport", "buildings", "combined", "end_of_pipe")
+# YAML files in scenarios/ that are not scenarios: the calibration and uncertainty declarations
+NOT_SCENARIOS = frozenset({"calibration", "uncertainty"})
 
 Number = StrictFloat | StrictInt
 
@@ -108,7 +110,7 @@ class Scenario:
 
 def list_scenarios() -> list[str]:
     """Names of the scenario files shipped with the project."""
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.stem not in NOT_SCENARIOS)
 
 
 def list_cities() -> list[str]:
@@ -154,7 +156,7 @@ def _resolve_path(ref: str, base_dir: Path, kind: str) -> Path:
         return p if p.is_absolute() else (base_dir / p)
     folder = CITY_DIR if kind == "city" else SCENARIO_DIR
     path = folder / f"{ref}.yaml"
-    if not path.is_file():
+    if not path.is_file() or (kind == "scenario" and ref in NOT_SCENARIOS):
         names = list_cities() if kind == "city" else list_scenarios()
         raise UserInputError(f"unknown {kind} '{ref}'; allowed: {', '.join(names)} (or the path of a YAML file)")
     return path
