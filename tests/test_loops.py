@@ -8,7 +8,6 @@ polarities), and checks of the megacity model's named loops.
 
 from __future__ import annotations
 
-import argparse
 import math
 import shutil
 from itertools import combinations
@@ -210,21 +209,10 @@ def test_explain_rejects_bad_input(megacity):
 
 
 def _main(argv):
-    """``megacity-sd`` with the loops subcommands wired in, as cli.main does."""
-    from megacity_sd.cli import build_parser
-    from megacity_sd.loops_cli import add_parser
+    """``megacity-sd`` as a user calls it."""
+    from megacity_sd.cli import main
 
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    add_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UserInputError as err:
-        import sys
-
-        sys.stderr.write(f"megacity-sd: {err}\n")
-        return 2
+    return main(argv)
 
 
 @pytest.mark.parametrize("argv, words", [
