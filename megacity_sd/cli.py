@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .calibrate_cli import add_parser as add_calibrate_parser
 
     add_calibrate_parser(sub)
+    from .sensitivity_cli import add_parser as add_sensitivity_parser
+
+    add_sensitivity_parser(sub)
     return p
 
 

@@ -1,0 +1,229 @@
+"""Command line: ``megacity-sd sensitivity --method oat|morris|sobol|mc``.
+
+Writes ``OUT/<method>.csv`` (for Sobol: ``indicator, parameter, S1, S1_conf,
+ST, ST_conf``, and ``sobol_yearly.csv``; for Monte Carlo: ``mc.csv`` bands and
+``mc_indicators.csv``), ``OUT/uncertainty.csv`` (the parameters and ranges
+used) and figures. The ensembles are stored in ``OUT/ensembles/`` and resume
+where they stopped when the same command is run again.
+
+:func:`add_parser` registers the subcommand; :func:`cmd_sensitivity` runs it
+and raises :class:`~megacity_sd.errors.UserInputError` (one line) for bad
+input, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .errors import UserInputError
+
+__all__ = ["add_parser", "cmd_sensitivity", "write_figures"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``sensitivity`` subcommand on an argparse subparsers object.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The subcommand's parser (its ``func`` default is :func:`cmd_sensitivity`).
+    """
+    from .scenario import DEFAULT_CITY
+
+    s = subparsers.add_parser(
+        "sensitivity", help="sensitivity and uncertainty: one-at-a-time, Morris, Sobol, Monte Carlo bands",
+        description="Sensitivity and uncertainty analysis over the uncertain parameters of "
+        "scenarios/uncertainty.yaml (SALib). Writes OUT/<method>.csv and figures; ensembles are stored in "
+        "OUT/ensembles/ and resume when the same command is run again.")
+    s.add_argument("--method", required=True, help="oat | morris | sobol | mc")
+    s.add_argument("--n", type=int, help="oat: levels per parameter (default 2); morris: trajectories (default "
+                   "20); sobol: base sample, a power of two (default 512; runs = N x (parameters + 2)); mc: runs "
+                   "per scenario (default 500)")
+    s.add_argument("--scenario", action="append", help="scenario name or YAML file (default: baseline; mc: "
+                   "repeatable, default the six standard scenarios)")
+    s.add_argument("--city", default=DEFAULT_CITY, help="city name or YAML file (default: %(default)s)")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local worker processes (default: every CPU; 0: this process)")
+    where.add_argument("--scheduler", metavar="ADDR", help="address of a running Dask scheduler, tcp://HOST:PORT")
+    s.add_argument("--seed", type=int, default=1, help="seed of the SALib sampling (default: %(default)s)")
+    s.add_argument("--uncertainty", metavar="FILE", help="uncertain parameters (default: scenarios/uncertainty.yaml)")
+    s.add_argument("--no-calibration", action="store_true", help="ignore the city's calibrated parameter set "
+                   "(scenarios/calibrated/<city>.yaml): its values and its confidence intervals")
+    s.add_argument("--engine", default="fast", help="fast (accelerated PySD, default) | simlin | pysd")
+    s.add_argument("--time-step", type=float, help="integration step in years (default: the model's, 1/8)")
+    s.add_argument("--batch-size", type=int, help="parameter sets per batch (default: automatic)")
+    s.add_argument("--no-yearly", action="store_true", help="sobol: skip the per-year indices")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--out", default="output", help="output folder (default: %(default)s)")
+    s.add_argument("--figures", default="figures", help="folder for figures (default: %(default)s)")
+    s.add_argument("--no-figures", action="store_true", help="skip the figures")
+    s.set_defaults(func=cmd_sensitivity)
+    return s
+
+
+def _options(args):
+    from .ensemble import ENSEMBLE_ENGINES
+    from .sensitivity import RunOptions
+
+    if args.engine not in ENSEMBLE_ENGINES:
+        raise UserInputError(f"--engine {args.engine!r}: unknown; allowed: {', '.join(ENSEMBLE_ENGINES)}")
+    if args.workers is not None and args.workers < 0:
+        raise UserInputError(f"--workers {args.workers}: not allowed; allowed: an integer >= 0")
+    if args.time_step is not None and not (0 < args.time_step <= 1
+                                           and abs(1 / args.time_step - round(1 / args.time_step)) < 1e-9):
+        raise UserInputError(f"--time-step {args.time_step:g}: not allowed; allowed: 1/k year for an integer k "
+                             "(1, 0.5, 0.25, 0.125 ...)")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserInputError(f"--batch-size {args.batch_size}: not allowed; allowed: an integer >= 1")
+    if args.scheduler is not None and not str(args.scheduler).strip():
+        raise UserInputError("--scheduler: empty; allowed: tcp://HOST:PORT")
+    return RunOptions(store=Path(args.out) / "ensembles", engine=args.engine, workers=args.workers,
+                      scheduler=args.scheduler, time_step=args.time_step, batch_size=args.batch_size,
+                      progress=not args.no_progress)
+
+
+def cmd_sensitivity(args) -> int:
+    """Run one sensitivity method and write its table(s) and figures."""
+    from .cli import _write_csv_atomic
+    from .scenario import DEFAULT_SCENARIOS, load_scenario
+    from .sensitivity import DEFAULT_N, METHODS, check_n, load_uncertainty
+
+    method = str(args.method).strip().lower()
+    if method not in METHODS:
+        raise UserInputError(f"--method {args.method!r}: unknown; allowed: {', '.join(METHODS)}")
+    n = DEFAULT_N[method] if args.n is None else args.n
+    check_n(method, n)
+    names = args.scenario or (list(DEFAULT_SCENARIOS) if method == "mc" else ["baseline"])
+    if method != "mc" and len(names) > 1:
+        raise UserInputError("--scenario: one scenario for oat, morris and sobol; allowed: several only with "
+                             "--method mc")
+    # validate everything before running anything, so bad input leaves nothing behind
+    scenarios = [load_scenario(name, city=args.city, calibrated=not args.no_calibration) for name in names]
+    opts = _options(args)
+    unc = load_uncertainty(args.uncertainty, scenario=scenarios[0], calibration=not args.no_calibration)
+    out = Path(args.out)
+    scen = scenarios[0]
+    print(f"megacity-sd sensitivity: {method}, n={n}, {len(unc.parameters)} uncertain parameters "
+          f"({unc.files[0].name}), {scen.city} / {', '.join(s.name for s in scenarios)}, engine {opts.engine}, "
+          f"seed {args.seed}", flush=True)
+    tables: dict[str, object] = {}
+    if method == "oat":
+        from .sensitivity import oat
+
+        tables["oat"] = oat(unc, scen, levels=n, opts=opts)
+    elif method == "morris":
+        from .sensitivity import morris
+
+        tables["morris"], _ = morris(unc, scen, n=n, seed=args.seed, opts=opts)
+    elif method == "sobol":
+        from .sensitivity import sobol
+
+        tables["sobol"], yearly, _ = sobol(unc, scen, n=n, seed=args.seed, yearly=not args.no_yearly, opts=opts)
+        if yearly is not None:
+            tables["sobol_yearly"] = yearly
+    else:
+        from .sensitivity import monte_carlo
+
+        tables["mc"], tables["mc_indicators"] = monte_carlo(unc, scenarios, n=n, seed=args.seed, opts=opts)
+    written = [_write_csv_atomic(unc.table(), out / "uncertainty.csv")]
+    for name, table in tables.items():
+        written.append(_write_csv_atomic(table, out / f"{name}.csv"))
+    print("wrote " + ", ".join(str(p) for p in written))
+    _print_summary(method, tables)
+    if not args.no_figures:
+        files = write_figures(method, tables, args.figures, scenarios=scenarios)
+        print(f"wrote {len(files)} figure(s) into {args.figures}/")
+    return 0
+
+
+def _print_summary(method: str, tables) -> None:
+    if method == "sobol":
+        t = tables["sobol"]
+        print("\nSobol total indices (ST, 95 % interval), three largest per indicator:")
+        for ind, g in t.groupby("indicator", sort=False):
+            top = g.sort_values("ST", ascending=False).head(3)
+            parts = [f"{r.parameter} {r.ST:.2f}+-{r.ST_conf:.2f}" for r in top.itertuples() if r.ST == r.ST]
+            print(f"  {ind:<34} " + ("; ".join(parts) if parts else "(does not vary)"))
+    elif method == "morris":
+        t = tables["morris"]
+        print("\nMorris mu* (three largest per indicator):")
+        for ind, g in t.groupby("indicator", sort=False):
+            top = g.sort_values("mu_star", ascending=False).head(3)
+            print(f"  {ind:<34} " + "; ".join(f"{r.parameter} {r.mu_star:.3g}" for r in top.itertuples()))
+    elif method == "oat":
+        t = tables["oat"]
+        print("\nOne-at-a-time swings (largest three per indicator, indicator units):")
+        for ind, g in t.groupby("indicator", sort=False):
+            sw = g.groupby("parameter")["value"].agg(lambda v: v.max() - v.min()).sort_values(ascending=False)
+            print(f"  {ind:<34} " + "; ".join(f"{p} {v:.3g}" for p, v in sw.head(3).items()))
+    else:
+        t = tables["mc_indicators"]
+        print("\nMonte Carlo (Latin hypercube) 5 / 50 / 95 %:")
+        for r in t.itertuples(index=False):
+            if r.indicator in ("cumulative CO2 2021-2060", "CO2 in 2060", "PM2.5 in 2035"):
+                print(f"  {r.scenario:<18} {r.indicator:<26} {r.p05:10.4g} {r.p50:10.4g} {r.p95:10.4g} {r.unit}")
+
+
+def write_figures(method: str, tables, out_dir: str | Path, *, scenarios) -> list[Path]:
+    """Write the figures of one method (PNG, written to a temporary name and renamed).
+
+    Returns
+    -------
+    list of Path
+    """
+    import matplotlib.pyplot as plt
+
+    from .indicators import INDICATORS
+    from .plotting import COLORS, STYLE, savefig_atomic
+    from .sensitivity import SERIES, plot_fan, plot_morris, plot_sobol, plot_sobol_years, plot_tornado
+
+    out_dir = Path(out_dir)
+    scen = scenarios[0]
+    stem = f"{scen.city}_{scen.name}"
+    inds = [i.name for i in INDICATORS]
+    written: list[Path] = []
+    with plt.rc_context(STYLE):
+        if method in ("oat", "morris", "sobol"):
+            table = tables[method]
+            fn = {"oat": plot_tornado, "morris": plot_morris, "sobol": plot_sobol}[method]
+            fig, axes = plt.subplots(4, 2, figsize=(11, 13), layout="constrained")
+            for ax, ind in zip(axes.flat, inds, strict=True):
+                fn(table, ind, ax, top=8)
+            axes.flat[0].legend(loc="lower right")
+            title = {"oat": "one-at-a-time (tornado)", "morris": "Morris screening",
+                     "sobol": "Sobol indices (95 % bootstrap intervals)"}[method]
+            fig.suptitle(f"{scen.city} / {scen.name}: {title}")
+            name = {"oat": "tornado", "morris": "morris", "sobol": "sobol"}[method]
+            written.append(savefig_atomic(fig, out_dir / f"{stem}_{name}.png"))
+        if method == "sobol" and "sobol_yearly" in tables:
+            yearly = tables["sobol_yearly"]
+            fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), layout="constrained")
+            im = None
+            for j, var in enumerate(SERIES):
+                for i, idx in enumerate(("S1", "ST")):
+                    im = plot_sobol_years(yearly, var, idx, axes[i, j], top=8)
+            fig.colorbar(im, ax=axes, shrink=0.6, label="Sobol index")
+            fig.suptitle(f"{scen.city} / {scen.name}: Sobol indices by year (first order S1, total ST)")
+            written.append(savefig_atomic(fig, out_dir / f"{stem}_sobol_years.png"))
+        if method == "mc":
+            from .pysd_fast import load_fast
+
+            bands = tables["mc"]
+            fast = load_fast()
+            nominal = {s.name: fast.run(s.constants, list(SERIES)) for s in scenarios}
+            for var, (label, _scale, _unit) in SERIES.items():
+                n = len(scenarios)
+                cols = min(n, 3)
+                rows = (n + cols - 1) // cols
+                fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False,
+                                         sharey=True, layout="constrained")
+                for ax in axes.flat[n:]:
+                    ax.set_visible(False)
+                for ax, s in zip(axes.flat, scenarios, strict=False):
+                    plot_fan(bands, var, s.name, ax, nominal=nominal[s.name][var], color=COLORS.get(s.name, "C0"))
+                axes.flat[0].legend(loc="lower left")
+                fig.suptitle(f"{scen.city}: {label}, Monte Carlo 5-50-95 % (Latin hypercube)")
+                key = {"CO2 emissions": "co2", "PM25": "pm25", "Population": "population"}[var]
+                written.append(savefig_atomic(fig, out_dir / f"{scen.city}_mc_{key}.png"))
+    return written
