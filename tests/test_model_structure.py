@@ -9,6 +9,10 @@ from megacity_sd.model import MODEL_PATH, canonical, load_simlin
 
 SECTORS = {"Population", "Economy", "Energy.Demand", "Energy.Supply", "Transport", "Buildings",
            "Emissions", "AirQuality", "Policy", "Indicators"}
+# a source: "assumption:" with its reason, a definition or derivation, or a citation (a year in
+# parentheses, "et al.", a yearbook, law, plan, standard or agency, or the project's parameter handbook)
+SOURCE = re.compile(r"assumption:|Definition|Derived|DERIVED|\((19|20)\d{2}\)|et al\.|Yearbook|Communique|Law|Plan|"
+                    r"GB[ /]\d|NBS|CEADs|IEA|IRENA|WHO|parameters/|history\.csv|calibrated by")
 LOOP_SWITCHES = ["capital loop switch", "income migration loop switch", "pollution migration loop switch",
                  "housing loop switch", "NEV charging loop switch", "learning curve loop switch",
                  "regulatory loop switch", "rebound loop switch"]
@@ -26,10 +30,19 @@ def test_every_constant_has_range_and_source(doc):
             continue
         if v.limits is None or not v.limits[0] <= v.value <= v.limits[1]:
             bad.append((v.name, "range"))
-        # a source: an 'assumption:' with its reason, a definition, or a citation with a year
-        if not re.search(r"assumption:|Definition|Derived|\(\d{4}\)|\d{4}", v.comment):
+        if not SOURCE.search(v.comment):
             bad.append((v.name, "source"))
     assert bad == []
+
+
+def test_every_city_value_has_a_source(city_names):
+    from megacity_sd.scenario import load_scenario
+
+    for city in city_names:
+        scen = load_scenario("baseline", city=city)
+        assert set(scen.sources) == set(scen.constants)
+        bad = [name for name, src in scen.sources.items() if not SOURCE.search(src)]
+        assert bad == [], city
 
 
 def test_sectors_are_the_views(doc):
