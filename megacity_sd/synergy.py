@@ -105,7 +105,8 @@ HISTORY_VARIABLES = {"SO2": "so2_conc", "NO2": "no2_conc", "PM10": "pm10", "PM2.
 WEIGHTS_PATH = DATA_DIR / "pollution_equivalents.csv"
 DEFAULT_ZERO_TOL = 1e-9
 DEFAULT_YEARS = (2030, 2035, 2060)
-DEFAULT_PERIODS = ((2012, 2015), (2015, 2018))
+# the concentration series of history.csv end in 2017, so the second default period ends there
+DEFAULT_PERIODS = ((2012, 2015), (2014, 2017))
 PATH_YEARS = (2025, 2060)
 QUADRANTS = ("I", "II", "III", "IV", "x-axis", "y-axis", "origin")
 CHANGE_COLUMNS = ["city", "measure", "pollutant", "year", "unit", "before", "after", "pollutant_basis", "note"]

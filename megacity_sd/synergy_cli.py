@@ -66,7 +66,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    f"{', '.join(map(str, DEFAULT_YEARS))}; with --table: every year of the table)")
     s.add_argument("--figure-year", type=int, help="year of the labelled points in the figures and the "
                    "printed summary (default: 2035 if selected, else the last selected year)")
-    s.add_argument("--periods", default="2012-2015,2015-2018", help="with --history: periods START-END, "
+    s.add_argument("--periods", default="2012-2015,2014-2017", help="with --history: periods START-END, "
                    "comma-separated (default: %(default)s)")
     s.add_argument("--weights", metavar="FILE", help="pollution-equivalent values: pollutant, kg_per_equivalent, "
                    "source (default: the Environmental Protection Tax Law values shipped with the package)")
