@@ -79,6 +79,7 @@ from .data import DATA_DIR, history
 from .errors import UserInputError
 from .model import MODEL_PATH, canonical, load_simlin, model_doc
 from .scenario import CALIBRATED_DIR, SCENARIO_DIR, load_scenario
+from .yamlfile import read_yaml_mapping
 
 __all__ = [
     "CALIBRATION_PATH",
@@ -269,18 +270,7 @@ def load_config(path: str | Path | None = None, *, mdl_path: str | Path = MODEL_
         that lists an undeclared series, windows that are reversed or overlap.
     """
     path = Path(path) if path is not None else CALIBRATION_PATH
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: file not found") from None
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot read ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserInputError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', None) or err}") from None
-    if not isinstance(raw, dict):
-        raise UserInputError(f"{path}: expected a mapping with keys windows, optimiser, series, cities")
+    raw = read_yaml_mapping(path, "with keys windows, optimiser, series, cities")
     try:
         spec = _ConfigFile.model_validate(raw)
     except ValidationError as err:

@@ -24,11 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
 
 from .errors import UserInputError
 from .model import MODEL_PATH, _resource_dir, canonical, model_doc
+from .yamlfile import read_yaml_mapping
 
 __all__ = [
     "SCENARIO_DIR",
@@ -119,21 +119,7 @@ def list_cities() -> list[str]:
 
 
 def _read(path: Path) -> ScenarioFile:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: file not found") from None
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "not valid YAML"
-        raise UserInputError(f"{path}: malformed YAML{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise UserInputError(f"{path}: expected a mapping with keys name, title, description, extends, constants")
+    data = read_yaml_mapping(path, "with keys name, title, description, extends, constants")
     try:
         return ScenarioFile.model_validate(data)
     except ValidationError as err:

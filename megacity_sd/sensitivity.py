@@ -40,7 +40,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
 
 from .ensemble import DaskRunner, LocalRunner, run_ensemble
@@ -48,6 +47,7 @@ from .errors import UserInputError
 from .indicators import INDICATORS
 from .model import MODEL_PATH, _resource_dir, canonical, model_doc
 from .scenario import Scenario
+from .yamlfile import read_yaml_mapping
 
 __all__ = [
     "METHODS",
@@ -213,21 +213,7 @@ class UncertaintySet:
 
 
 def _read_yaml(path: Path, schema, what: str):
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: file not found") from None
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserInputError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', None) or 'not valid YAML'}"
-                             ) from None
-    if not isinstance(data, dict):
-        raise UserInputError(f"{path}: expected a mapping ({what})")
+    data = read_yaml_mapping(path, f"({what})")
     try:
         return schema.model_validate(data)
     except ValidationError as err:
