@@ -27,6 +27,8 @@ import argparse
 import warnings
 from pathlib import Path
 
+from .cli import add_output_args
+
 __all__ = ["add_parser", "cmd_calibrate"]
 
 
@@ -55,9 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "scenarios/calibration.yaml.")
     c.add_argument("--city", default=DEFAULT_CITY, help="city to calibrate (default: %(default)s)")
     c.add_argument("--all", action="store_true", help="calibrate every city in the configuration (the five cities)")
-    c.add_argument("--out", default="output", help="folder for fit.csv (default: %(default)s)")
-    c.add_argument("--figures", default="figures", help="folder for <city>_calibration.png (default: %(default)s)")
-    c.add_argument("--no-figures", action="store_true", help="skip the figures")
+    add_output_args(c, out_help="folder for fit.csv", figures_help="folder for <city>_calibration.png")
     c.add_argument("--config", default=None, metavar="FILE",
                    help="calibration file (default: scenarios/calibration.yaml)")
     c.add_argument("--starts", type=int, default=None,

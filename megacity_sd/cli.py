@@ -22,6 +22,14 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def add_output_args(parser, *, out_help: str = "output folder for the tables", out_default: str = "output",
+                    figures_help: str = "folder for figures") -> None:
+    """Declare ``--out``, ``--figures`` and ``--no-figures``, shared by the subcommands that write files."""
+    parser.add_argument("--out", default=out_default, help=f"{out_help} (default: %(default)s)")
+    parser.add_argument("--figures", default="figures", help=f"{figures_help} (default: %(default)s)")
+    parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+
+
 def _write_csv_atomic(df, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
@@ -101,9 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--city", default=DEFAULT_CITY, help="city name or city YAML file (default: %(default)s)")
     r.add_argument("--scenario", action="append", help="scenario name or YAML file; repeatable "
                    "(default: the six standard scenarios)")
-    r.add_argument("--out", default="output", help="output folder for results.csv (default: %(default)s)")
-    r.add_argument("--figures", default="figures", help="folder for figures (default: %(default)s)")
-    r.add_argument("--no-figures", action="store_true", help="skip the figures")
+    add_output_args(r, out_help="output folder for results.csv")
     r.add_argument("--engine", choices=("pysd", "simlin"), default="pysd",
                    help="simulation engine (default: %(default)s, the reference)")
     r.set_defaults(func=cmd_run)

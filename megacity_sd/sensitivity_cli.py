@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .cli import add_output_args
 from .errors import UserInputError
 
 __all__ = ["add_parser", "cmd_sensitivity", "write_figures"]
@@ -55,9 +56,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, help="parameter sets per batch (default: automatic)")
     s.add_argument("--no-yearly", action="store_true", help="sobol: skip the per-year indices")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    s.add_argument("--out", default="output", help="output folder (default: %(default)s)")
-    s.add_argument("--figures", default="figures", help="folder for figures (default: %(default)s)")
-    s.add_argument("--no-figures", action="store_true", help="skip the figures")
+    add_output_args(s, out_help="output folder")
     s.set_defaults(func=cmd_sensitivity)
     return s
 

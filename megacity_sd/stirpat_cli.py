@@ -12,6 +12,8 @@ import argparse
 import warnings
 from pathlib import Path
 
+from .cli import add_output_args
+
 __all__ = ["add_parser", "cmd_stirpat_fit", "cmd_stirpat_crosscheck", "cmd_stirpat_literature"]
 
 
@@ -182,9 +184,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=1, help="seed of the ensemble (default: %(default)s)")
     c.add_argument("--engine", choices=("pysd", "simlin"), default="simlin",
                    help="simulation engine (default: %(default)s; both agree to 1e-6, simlin is ~400x faster)")
-    c.add_argument("--out", default="output", help="output folder for the tables (default: %(default)s)")
-    c.add_argument("--figures", default="figures", help="folder for figures (default: %(default)s)")
-    c.add_argument("--no-figures", action="store_true", help="skip the figures")
+    add_output_args(c)
     c.set_defaults(func=cmd_stirpat_crosscheck)
 
     lit = sub.add_parser("literature", help="OWID cross-national fit next to published STIRPAT estimates")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cli import add_output_args
 from .errors import UserInputError
 
 __all__ = ["add_parser", "cmd_synergy"]
@@ -77,9 +78,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "(default: %(default)g)")
     s.add_argument("--engine", choices=("pysd", "simlin"), default="pysd",
                    help="simulation engine (default: %(default)s, the reference)")
-    s.add_argument("--out", default="output", help="output folder for the tables (default: %(default)s)")
-    s.add_argument("--figures", default="figures", help="folder for figures (default: %(default)s)")
-    s.add_argument("--no-figures", action="store_true", help="skip the figures")
+    add_output_args(s)
     s.set_defaults(func=cmd_synergy)
     return s
 
