@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -12,6 +14,19 @@ from megacity_sd.run import run
 from megacity_sd.scenario import DEFAULT_SCENARIOS, list_cities, load_scenario
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def run_cli_expecting_bad_input(args: list[str], words) -> None:
+    """Run ``megacity-sd ARGS`` as a user would and check it fails as bad input must.
+
+    Exit code 2, exactly one line on stderr with every word of ``words``, no traceback.
+    """
+    proc = subprocess.run([sys.executable, "-m", "megacity_sd.cli", *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
 
 
 @cache

@@ -9,8 +9,6 @@ GDP series against its own inputs (arithmetic, tight).
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -33,6 +31,8 @@ from megacity_sd.data import history
 from megacity_sd.errors import UserInputError
 from megacity_sd.model import canonical
 from megacity_sd.scenario import load_scenario
+
+from .conftest import run_cli_expecting_bad_input
 
 SERIES_BLOCK = """
 windows: {in_sample: [2005, 2015], holdout: [2016, 2019]}
@@ -258,11 +258,6 @@ def test_cli_bad_input_exit_2_one_line_nothing_written(tmp_path, args, words):
         args[-1] = str(_config(tmp_path, "  guangzhou:\n    series: [gdp]\n    parameters:\n"
                                           "      autonomous efficiency rate: [0.01, 0.06]\n"))
     out, figs, cal = tmp_path / "out", tmp_path / "f", tmp_path / "cal"
-    proc = subprocess.run([sys.executable, "-m", "megacity_sd.cli", "calibrate", *args, "--out", str(out),
-                           "--figures", str(figs), "--calibrated-dir", str(cal)], capture_output=True, text=True)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr
-    for w in words:
-        assert w in lines[0]
+    run_cli_expecting_bad_input(["calibrate", *args, "--out", str(out), "--figures", str(figs),
+                                 "--calibrated-dir", str(cal)], words)
     assert not out.exists() and not figs.exists() and not cal.exists()

@@ -10,6 +10,8 @@ import pytest
 
 from megacity_sd.cli import main
 
+from .conftest import run_cli_expecting_bad_input
+
 
 def test_run_one_city_one_scenario(tmp_path, capsys):
     out, figs = tmp_path / "out", tmp_path / "figs"
@@ -48,14 +50,8 @@ def test_bad_input_exit_2_one_line_nothing_written(tmp_path, args, words):
         bad.write_text("name: bad\nconstants:\n  coal exit target: 2\n")
         args = ["--scenario", "baseline", "--scenario", str(bad)]
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "megacity_sd.cli", "run", *args, "--out", str(out),
-                           "--figures", str(tmp_path / "f"), "--engine", "simlin"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr
-    for w in words:
-        assert w in lines[0]
+    run_cli_expecting_bad_input(["run", *args, "--out", str(out), "--figures", str(tmp_path / "f"),
+                                 "--engine", "simlin"], words)
     assert not out.exists() and not (tmp_path / "f").exists()
 
 
