@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["console_main", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -138,8 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``megacity-sd`` console script."""
     from .errors import UserInputError
 
-    if hasattr(signal, "SIGPIPE"):  # `megacity-sd scenarios | head` ends quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -148,5 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def console_main() -> int:
+    """The ``megacity-sd`` console script: :func:`main`, ending quietly on a closed pipe.
+
+    Restoring the default SIGPIPE action is process-wide, so it is done here, in
+    the program's own process, and not in :func:`main`, which tests and other
+    Python code call in theirs.
+    """
+    if hasattr(signal, "SIGPIPE"):  # `megacity-sd scenarios | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return main()
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console_main())
