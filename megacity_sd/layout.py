@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import MODEL_PATH, canonical, model_doc
+from .model import MODEL_PATH, equation_groups, canonical, model_doc
 
 __all__ = [
     "SKETCH_MARK",
@@ -169,7 +169,20 @@ def model_structure(mdl_path: str | Path = MODEL_PATH,
 
     mdl_path = Path(mdl_path)
     doc = dict(model_doc(mdl_path))
-    views, members = _views(mdl_path.read_text(encoding="utf-8"))
+    text = mdl_path.read_text(encoding="utf-8")
+    views, members = _views(text)
+    # variables no longer in the model leave the drawing; new ones join the view of their equation group
+    drawn = set()
+    for view in views:
+        members[view] = [k for k in members[view] if k in doc and k not in drawn]
+        drawn.update(members[view])
+    for key, group in equation_groups(text).items():
+        if key in doc and key not in drawn and group != "Control":
+            if group not in members:
+                views.append(group)
+                members[group] = []
+            members[group].append(key)
+            drawn.add(key)
     model = simlin.load(str(mdl_path))
     project = json.loads(model.project.serialize_json())
     inflows: dict[str, list[str]] = {}

@@ -22,6 +22,7 @@ __all__ = [
     "MODEL_PATH",
     "Variable",
     "canonical",
+    "equation_groups",
     "model_doc",
     "load_pysd",
     "load_simlin",
@@ -100,6 +101,27 @@ def _limits(raw) -> tuple[float, float] | None:
         return float(lo), float(hi)
     except (TypeError, ValueError):
         return None
+
+
+def equation_groups(text: str) -> dict[str, str]:
+    """Map canonical variable names to the equation group they are written in.
+
+    Groups are the ``.Name`` headers between the ``****`` lines of the equation
+    section (``.Energy.Supply`` gives ``Energy.Supply``); they are written to
+    match the sketch views, so a variable that is not drawn yet belongs to the
+    view of its group.
+    """
+    groups: dict[str, str] = {}
+    group = None
+    lines = text.split("\\\\\\---///", 1)[0].splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("\t.") and i > 0 and lines[i - 1].startswith("****"):
+            group = line.strip()[1:]
+        elif group and line and not line[0].isspace() and line[0] not in "~|*{":
+            m = re.match(r"([^=(~|]+?)\s*(=|\(\s*$)", line)
+            if m:
+                groups.setdefault(canonical(m.group(1)), group)
+    return groups
 
 
 def _sectors(text: str) -> dict[str, str]:
