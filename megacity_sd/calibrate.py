@@ -75,7 +75,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .data import DATA_DIR, history
+from .data import DATA_DIR, TABLES
+from .data import table as data_table
 from .errors import UserInputError
 from .model import MODEL_PATH, canonical, load_simlin, model_doc
 from .scenario import CALIBRATED_DIR, SCENARIO_DIR, load_scenario
@@ -106,8 +107,8 @@ __all__ = [
 
 CALIBRATION_PATH = SCENARIO_DIR / "calibration.yaml"
 SERIES_PATH = DATA_DIR / "calibration_series.csv"
-FIT_COLUMNS = ["city", "variable", "period", "n", "mape", "r2", "theil_um", "theil_us", "theil_uc"]
-_TABLES = ("history", "calibration_series")
+FIT_COLUMNS = ["city", "variable", "period", "n", "mape", "mae", "r2", "theil_um", "theil_us", "theil_uc"]
+_TABLES = TABLES
 
 
 # --------------------------------------------------------------------------- configuration
@@ -116,12 +117,14 @@ _TABLES = ("history", "calibration_series")
 class _SeriesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str
-    table: Literal["history", "calibration_series"]
+    table: Literal["history", "calibration_series", "pm25_bulletins", "economy_anchors"]
     variable: str | None = None
     sigma: float = Field(gt=0)
     error: Literal["relative", "absolute"] = "relative"
     time_offset: float = 0.0
     role: Literal["fit", "report"] = "fit"
+    period: Literal["windows", "anchor"] = "windows"
+    relative_to: int | None = None
 
 
 class _CityFile(BaseModel):
@@ -141,6 +144,7 @@ class _OptimiserFile(BaseModel):
     starts: int = Field(default=8, ge=1)
     seed: int = 0
     confidence: float = Field(default=0.95, gt=0, lt=1)
+    prior_width: float = Field(default=0.0, ge=0)
 
 
 class _ConfigFile(BaseModel):
@@ -161,7 +165,7 @@ class SeriesSpec:
         Series name (the key in ``calibration.yaml``; the ``variable`` column of ``fit.csv``).
     model : str
         Model variable (its name in the ``.mdl``).
-    table : {"history", "calibration_series"}
+    table : {"history", "calibration_series", "pm25_bulletins", "economy_anchors"}
         Project table holding the data.
     variable : str
         Variable name in that table.
@@ -179,6 +183,14 @@ class SeriesSpec:
         ``fit`` series enter the payoff; ``report`` series only get statistics.
     units : str
         Units of the model variable (and of the data).
+    period : {"windows", "anchor"}
+        ``windows``: each point belongs to the fit window or the holdout by its
+        year; ``anchor``: every point is fitted whatever its year, and reported
+        as period ``anchor`` (a published projection the model is anchored to,
+        or a single reported value it must meet).
+    relative_to : int or None
+        If set, the data are ratios to the value in that year, and the model
+        variable is compared as the same ratio (growth anchors).
     """
 
     name: str
@@ -190,6 +202,8 @@ class SeriesSpec:
     time_offset: float
     role: str
     units: str
+    period: str = "windows"
+    relative_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +243,12 @@ class CalibrationConfig:
         Seed of the Latin hypercube.
     confidence : float
         Level of the confidence intervals.
+    prior_width : float
+        Standard deviation of a Gaussian prior on each parameter, centred on
+        the city's uncalibrated value, as a fraction of the width of its
+        bounds (0: no prior, plain least squares). A weak prior (e.g. 0.5)
+        keeps parameters the data do not constrain near their documented
+        values instead of letting them drift to a bound (a MAP estimate).
     series : dict of str to SeriesSpec
     cities : dict of str to tuple
         City -> ``(series names, parameter specs)``.
@@ -242,6 +262,7 @@ class CalibrationConfig:
     confidence: float
     series: dict[str, SeriesSpec]
     cities: dict[str, tuple[tuple[str, ...], tuple[ParameterSpec, ...]]]
+    prior_width: float = 0.0
 
 
 def _err(path: Path, key: str, message: str) -> UserInputError:
@@ -293,7 +314,8 @@ def load_config(path: str | Path | None = None, *, mdl_path: str | Path = MODEL_
             raise _err(path, f"series.{name}.model", f"'{s.model}' is not a model stock or auxiliary")
         series[name] = SeriesSpec(name=name, model=var.name, table=s.table, variable=s.variable or name,
                                   sigma=float(s.sigma), error=s.error, time_offset=float(s.time_offset), role=s.role,
-                                  units=var.units)
+                                  units="dmnl" if s.relative_to is not None else var.units, period=s.period,
+                                  relative_to=s.relative_to)
     cities: dict[str, tuple[tuple[str, ...], tuple[ParameterSpec, ...]]] = {}
     for city, c in spec.cities.items():
         for s in c.series:
@@ -325,7 +347,7 @@ def load_config(path: str | Path | None = None, *, mdl_path: str | Path = MODEL_
         cities[city] = (tuple(c.series), tuple(params))
     return CalibrationConfig(path=path, in_sample=(a0, a1), holdout=(h0, h1), starts=spec.optimiser.starts,
                              seed=spec.optimiser.seed, confidence=spec.optimiser.confidence,
-                             series=series, cities=cities)
+                             series=series, cities=cities, prior_width=spec.optimiser.prior_width)
 
 
 # --------------------------------------------------------------------------- data
@@ -398,11 +420,14 @@ def observations(city: str, config: CalibrationConfig | None = None) -> pd.DataF
     frames = []
     for name in names:
         s = cfg.series[name]
-        table = history if s.table == "history" else calibration_series
-        df = table(city, s.variable)
-        periods = np.array([_period(y, cfg) for y in df["year"]], dtype=object)
-        fitted = df[periods == "in_sample"]
-        df = df[periods != None]  # noqa: E711 - elementwise comparison of an object array
+        df = data_table(s.table, city, s.variable)
+        if s.period == "anchor":
+            periods = np.full(len(df), "anchor", dtype=object)
+        else:
+            periods = np.array([_period(y, cfg) for y in df["year"]], dtype=object)
+        fitted = df[(periods == "in_sample") | (periods == "anchor")]
+        keep = periods != None  # noqa: E711 - elementwise comparison of an object array
+        df, periods = df[keep], periods[keep]
         if df.empty or (s.role == "fit" and fitted.empty):
             window = cfg.in_sample if s.role == "fit" else (cfg.in_sample[0], cfg.holdout[1])
             raise UserInputError(f"{cfg.path}: key 'cities.{city}.series': no data for series '{name}' of {city} "
@@ -412,7 +437,8 @@ def observations(city: str, config: CalibrationConfig | None = None) -> pd.DataF
                             "value": df["value"].astype(float).to_numpy(), "unit": df["unit"].to_numpy(),
                             "sigma": s.sigma, "error": s.error, "role": s.role, "source": df["source"].to_numpy()})
         out.insert(3, "time", out["year"] + s.time_offset)
-        out.insert(4, "period", out["year"].map(lambda y: _period(y, cfg)))
+        out.insert(4, "period", periods)
+        out["relative_to"] = np.nan if s.relative_to is None else float(s.relative_to)
         frames.append(out)
     return pd.concat(frames, ignore_index=True).sort_values(["series", "year"], kind="stable", ignore_index=True)
 
@@ -470,6 +496,11 @@ def _simulated_at(sim: pd.DataFrame, obs: pd.DataFrame) -> np.ndarray:
     out = np.empty(len(obs))
     for model_var, idx in obs.groupby("model").indices.items():
         out[idx] = np.interp(obs["time"].to_numpy()[idx], t, sim[model_var].to_numpy())
+    if "relative_to" in obs and obs["relative_to"].notna().any():
+        rel = obs["relative_to"].to_numpy(dtype=float)
+        for k in np.flatnonzero(np.isfinite(rel)):
+            base = np.interp(rel[k], t, sim[obs["model"].iloc[k]].to_numpy())
+            out[k] = out[k] / base if base != 0 else np.nan
     return out
 
 
@@ -531,7 +562,9 @@ def fit_statistics(simulated: Sequence[float], actual: Sequence[float]) -> dict[
     -------
     dict
         ``n``; ``mape``: mean absolute percent error, in percent,
-        ``100 * mean(|S - A| / |A|)``; ``mse``: mean squared error; ``r2``: the
+        ``100 * mean(|S - A| / |A|)``; ``mae``: mean absolute error in the
+        data's units (for shares: fractions, so 0.05 is 5 percentage
+        points); ``mse``: mean squared error; ``r2``: the
         squared correlation of S and A; ``theil_um = (mean S - mean A)^2 / MSE``
         (bias), ``theil_us = (sd S - sd A)^2 / MSE`` (unequal variation),
         ``theil_uc = 2 (1 - r) sd S sd A / MSE`` (unequal covariation), with
@@ -550,11 +583,13 @@ def fit_statistics(simulated: Sequence[float], actual: Sequence[float]) -> dict[
         raise ValueError("simulated and actual must be 1-D and of the same length")
     n = len(a)
     nan = float("nan")
-    out = {"n": n, "mape": nan, "mse": nan, "r2": nan, "theil_um": nan, "theil_us": nan, "theil_uc": nan}
+    out = {"n": n, "mape": nan, "mae": nan, "mse": nan, "r2": nan, "theil_um": nan, "theil_us": nan,
+           "theil_uc": nan}
     if n == 0:
         return out
     err = s - a
     out["mape"] = float(100.0 * np.mean(np.abs(err) / np.abs(a)))
+    out["mae"] = float(np.mean(np.abs(err)))
     mse = float(np.mean(err**2))
     out["mse"] = mse
     if n < 3:
@@ -592,11 +627,13 @@ def fit_table(city: str, sim: pd.DataFrame, obs: pd.DataFrame, series: Sequence[
     names = list(series) if series is not None else list(dict.fromkeys(obs["series"]))
     rows = []
     for name in names:
-        for period in ("in_sample", "holdout"):
+        periods = ("anchor",) if (obs.loc[obs["series"] == name, "period"] == "anchor").any() \
+            else ("in_sample", "holdout")
+        for period in periods:
             sel = obs[(obs["series"] == name) & (obs["period"] == period)]
             st = fit_statistics(_simulated_at(sim, sel) if len(sel) else [], sel["value"].to_numpy())
             rows.append({"city": city, "variable": name, "period": period, "n": st["n"], "mape": st["mape"],
-                         "r2": st["r2"], "theil_um": st["theil_um"], "theil_us": st["theil_us"],
+                         "mae": st["mae"], "r2": st["r2"], "theil_um": st["theil_um"], "theil_us": st["theil_us"],
                          "theil_uc": st["theil_uc"]})
     return pd.DataFrame(rows, columns=FIT_COLUMNS)
 
@@ -776,7 +813,7 @@ def calibrate(city: str, config: CalibrationConfig | str | Path | None = None, *
     base, x0 = _city_values(city, params, mdl_path)
     _check_bounds(city, params, x0, cfg)
     obs = observations(city, cfg) if obs is None else obs.reset_index(drop=True)
-    fit_obs = obs[(obs["role"] == "fit") & (obs["period"] == "in_sample")].reset_index(drop=True)
+    fit_obs = obs[(obs["role"] == "fit") & obs["period"].isin(["in_sample", "anchor"])].reset_index(drop=True)
     names = [p.name for p in params]
     lo = np.array([p.low for p in params])
     hi = np.array([p.high for p in params])
@@ -785,9 +822,14 @@ def calibrate(city: str, config: CalibrationConfig | str | Path | None = None, *
     simulator = Simulator(obs["model"].unique(), base=base, mdl_path=mdl_path)
     penalty = np.full(len(fit_obs), 1e3)
 
+    prior_sd = cfg.prior_width * (hi - lo)
+
     def residuals(theta: np.ndarray) -> np.ndarray:
         sim = simulator.run(dict(zip(names, theta, strict=True)))
-        return penalty if sim is None else weighted_residuals(sim, fit_obs)
+        r = penalty if sim is None else weighted_residuals(sim, fit_obs)
+        if cfg.prior_width > 0:
+            r = np.concatenate([r, (theta - x0) / prior_sd])
+        return r
 
     def fun(u: np.ndarray) -> np.ndarray:
         return residuals(lo + np.clip(u, 0.0, 1.0) * (hi - lo))
@@ -929,8 +971,10 @@ _DISPLAY = {  # units -> (scale, label)
 def plot_calibration(result: CalibrationResult, *, last_year: int = 2022):
     """Model against data for every series of a city, one panel each.
 
-    Filled dots: in-sample data (fitted); open dots: holdout data; solid line:
-    calibrated model; dashed grey: uncalibrated; the holdout window is shaded.
+    Filled dots: in-sample data (fitted); open dots: holdout data; squares:
+    anchors (fitted whatever their year: projections, or the latest reported
+    value); solid line: calibrated model; dashed grey: uncalibrated; the
+    holdout window is shaded. Growth anchors are drawn as ratios.
 
     Returns
     -------
@@ -954,31 +998,44 @@ def plot_calibration(result: CalibrationResult, *, last_year: int = 2022):
             sel = obs[obs["series"] == name]
             spec = result.config.series[name]
             scale, label = _DISPLAY.get(spec.units, (1.0, spec.units))
+            if spec.relative_to is not None:
+                scale, label = 1.0, "ratio"
+            last = max(last_year, int(np.ceil(sel["time"].max())))
             for sim, style in ((result.simulated_initial, dict(color="0.55", ls="--", lw=1.1, label="uncalibrated")),
                                (result.simulated, dict(color="#d95f02", lw=1.6, label="calibrated"))):
                 s = sim[spec.model]
-                s = s[(s.index >= first) & (s.index <= last_year)]
+                if spec.relative_to is not None:
+                    s = s / float(np.interp(spec.relative_to, s.index.to_numpy(), s.to_numpy()))
+                s = s[(s.index >= first) & (s.index <= last)]
                 ax.plot(s.index, s.to_numpy() * scale, **style)
             ins, hold = sel[sel["period"] == "in_sample"], sel[sel["period"] == "holdout"]
+            anchor = sel[sel["period"] == "anchor"]
             ax.plot(ins["time"], ins["value"] * scale, "o", ms=3.5, color="black", label="data (fitted)"
                     if spec.role == "fit" else "data (in-sample window)")
             ax.plot(hold["time"], hold["value"] * scale, "o", ms=3.5, mfc="white", color="black",
                     label="data (holdout)")
+            ax.plot(anchor["time"], anchor["value"] * scale, "s", ms=3.5, color="#7570b3",
+                    label="anchor (fitted, any year)")
             ax.axvspan(result.config.holdout[0] - 0.5, result.config.holdout[1] + 0.5, color="#1b9e77", alpha=0.08,
                        lw=0)
             st = result.statistics[result.statistics["variable"] == name].set_index("period")
-            parts = [f"{per.replace('_', '-')} {st.loc[per, 'mape']:.1f} %" for per in ("in_sample", "holdout")
+            parts = [f"{per.replace('_', '-')} {st.loc[per, 'mape']:.1f} %" for per in st.index
                      if st.loc[per, "n"] > 0]
             role = "" if spec.role == "fit" else " (not fitted)"
-            ax.set_title(f"{name}{role}\nMAPE {', '.join(parts)}", fontsize=8.5)
-            ax.set_ylabel(label)
-            ax.set_xlim(first - 0.5, last_year + 0.5)
+            rel = f" / {spec.relative_to}" if spec.relative_to is not None else ""
+            ax.set_title(f"{name}{rel}{role}\nMAPE {', '.join(parts)}", fontsize=8.5)
+            ax.set_ylabel("ratio" if spec.relative_to is not None else label)
+            ax.set_xlim(first - 0.5, last + 0.5)
             lo_y = min(np.nanmin(sel["value"] * scale), ax.get_ylim()[0])
             ax.set_ylim(bottom=0 if lo_y > 0 and spec.units != "person" else None)
         for ax in list(axes.flat)[len(names):]:
             ax.set_visible(False)
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncol=4)
+        legend = {}
+        for ax in list(axes.flat)[:len(names)]:
+            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+                if len(ax.lines) and h.get_xdata().size:
+                    legend.setdefault(lab, h)
+        fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=5)
         fig.suptitle(f"{result.city}: model against history (fit {result.config.in_sample[0]}-"
                      f"{result.config.in_sample[1]}, holdout {result.config.holdout[0]}-{result.config.holdout[1]} "
                      "shaded)")

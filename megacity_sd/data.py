@@ -7,14 +7,44 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DATA_DIR", "history"]
+__all__ = ["DATA_DIR", "TABLES", "history", "table"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
-@lru_cache(maxsize=1)
+#: Tidy data tables shipped with the package (``city, year, variable, value, unit, source``).
+TABLES = ("history", "calibration_series", "pm25_bulletins", "economy_anchors")
+
+
+@lru_cache(maxsize=len(TABLES))
+def _table(name: str) -> pd.DataFrame:
+    return pd.read_csv(DATA_DIR / f"{name}.csv")
+
+
 def _history() -> pd.DataFrame:
-    return pd.read_csv(DATA_DIR / "history.csv")
+    return _table("history")
+
+
+def table(name: str, city: str | None = None, variable: str | None = None) -> pd.DataFrame:
+    """One of the package's tidy data tables, filtered.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`TABLES`: ``history`` (observations), ``calibration_series``
+        (derived series, see ``CALIBRATION_DATA.md``), ``pm25_bulletins``
+        (annual PM2.5 of the environment bulletins), ``economy_anchors``
+        (capital, investment and the SSP2 growth anchors).
+    city, variable : str, optional
+    """
+    if name not in TABLES:
+        raise ValueError(f"unknown data table {name!r}; allowed: {', '.join(TABLES)}")
+    df = _table(name)
+    if city is not None:
+        df = df[df["city"] == city]
+    if variable is not None:
+        df = df[df["variable"] == variable]
+    return df.copy()
 
 
 def history(city: str | None = None, variable: str | None = None) -> pd.DataFrame:

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserInputError
-from .indicators import INDICATORS, Indicator
+from .indicators import INDICATORS, indicator_matrix
 from .model import MODEL_PATH, canonical, model_doc
 
 __all__ = [
@@ -196,39 +196,6 @@ def evaluate_sets(engine: str, params: pd.DataFrame, base: Mapping[str, float], 
     years = np.asarray(times, dtype=float)
     keep = np.isclose(years, np.round(years), atol=1e-6)
     return np.round(years[keep]).astype(int), {v: np.asarray(a)[:, keep] for v, a in series.items()}
-
-
-def indicator_matrix(years: np.ndarray, series: Mapping[str, np.ndarray],
-                     indicators: Sequence[Indicator]) -> np.ndarray:
-    """Evaluate named indicators for every row at once.
-
-    The same reductions as :class:`megacity_sd.indicators.Indicator` (peak
-    year: first year of the maximum; ``at``: value in a year; ``sum``: sum of
-    the annual values over the inclusive range), scaled to the indicator's unit.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(rows, indicators)``.
-    """
-    years = np.asarray(years)
-    cols = []
-    for ind in indicators:
-        a = np.asarray(series[ind.variable], dtype=float)
-        if ind.reduction == "peak_year":
-            col = years[np.argmax(a, axis=1)].astype(float)
-            col[np.isnan(a).any(axis=1)] = np.nan
-        elif ind.reduction == "peak":
-            col = a.max(axis=1) * ind.scale
-        elif ind.reduction == "at":
-            col = a[:, int(np.flatnonzero(years == ind.start)[0])] * ind.scale
-        elif ind.reduction == "sum":
-            sel = (years >= ind.start) & (years <= ind.end)
-            col = a[:, sel].sum(axis=1) * ind.scale
-        else:
-            raise ValueError(f"unknown reduction {ind.reduction!r}")
-        cols.append(col)
-    return np.column_stack(cols) if cols else np.empty((len(next(iter(series.values()))), 0))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,15 @@
 """Named indicators: reductions of the long table to one number per run.
 
-Indicators are declared as data (name, variable, reduction, unit, scale), as
-EMA Workbench declares its outcomes, so the summary, the sensitivity analysis
-and the figures all use the same definitions.
+Indicators are declared as data (name, variable, reduction, unit, scale,
+years), as EMA Workbench declares its outcomes, so the summary, the ensembles,
+the sensitivity analysis and the figures all use the same definitions. One
+implementation, :func:`indicator_matrix`, evaluates them for one run or for a
+whole ensemble at once.
+
+CO2 indicators use scope 1+2 (territorial CO2 plus the CO2 of imported grid
+electricity) unless their name says "scope 1" or "scope 2": moving generation
+out of the city must not pass for a cut. Peaks are taken over the projection
+(2020-2060) and, apart, over history (2005-2019).
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Indicator", "INDICATORS", "evaluate", "summary"]
+__all__ = ["Indicator", "INDICATORS", "SUMMARY", "indicator_matrix", "evaluate", "summary", "by_name"]
+
+REDUCTIONS = ("peak_year", "peak", "at", "sum", "first_below")
 
 
 @dataclass(frozen=True)
@@ -26,14 +35,22 @@ class Indicator:
     variable : str
         Model variable name.
     reduction : str
-        ``"peak_year"``, ``"peak"``, ``"at"`` (value in ``start``) or
-        ``"sum"`` (sum of annual values from ``start`` to ``end``, inclusive).
+        ``"peak_year"`` (first year of the maximum over ``start``-``end``),
+        ``"peak"`` (the maximum over ``start``-``end``), ``"at"`` (value in
+        ``start``), ``"sum"`` (sum of annual values from ``start`` to ``end``,
+        inclusive) or ``"first_below"`` (first year in ``start``-``end`` in
+        which the value is at most ``fraction`` times its value in ``ref``;
+        NaN if it never is).
     unit : str
         Unit of the indicator after scaling.
     scale : float
-        Multiplier from model units to ``unit``.
+        Multiplier from model units to ``unit`` (not applied to years).
     start, end : int or None
-        Years used by ``at`` and ``sum``.
+        Years used by the reduction (None: the whole run).
+    fraction : float or None
+        Threshold of ``first_below``, as a fraction of the value in ``ref``.
+    ref : int or None
+        Reference year of ``first_below``.
     """
 
     name: str
@@ -43,31 +60,111 @@ class Indicator:
     scale: float = 1.0
     start: int | None = None
     end: int | None = None
+    fraction: float | None = None
+    ref: int | None = None
+
+    def __post_init__(self):
+        if self.reduction not in REDUCTIONS:
+            raise ValueError(f"unknown reduction {self.reduction!r}; allowed: {', '.join(REDUCTIONS)}")
 
     def __call__(self, series: pd.Series) -> float:
         """Evaluate on a series indexed by integer year."""
         s = series.sort_index()
-        if self.reduction == "peak_year":
-            return float(s.index[int(np.argmax(s.to_numpy()))])
-        if self.reduction == "peak":
-            return float(s.max()) * self.scale
-        if self.reduction == "at":
-            return float(s.loc[self.start]) * self.scale
-        if self.reduction == "sum":
-            return float(s.loc[self.start:self.end].sum()) * self.scale
-        raise ValueError(f"unknown reduction {self.reduction!r}")
+        return float(indicator_matrix(s.index.to_numpy(), {self.variable: s.to_numpy()[None, :]}, [self])[0, 0])
 
 
+def _window(years: np.ndarray, ind: Indicator) -> np.ndarray:
+    lo = years.min() if ind.start is None else ind.start
+    hi = years.max() if ind.end is None else ind.end
+    return (years >= lo) & (years <= hi)
+
+
+def _column(years: np.ndarray, a: np.ndarray, ind: Indicator) -> np.ndarray:
+    if ind.reduction == "at":
+        return a[:, int(np.flatnonzero(years == ind.start)[0])] * ind.scale
+    sel = _window(years, ind)
+    w, wy = a[:, sel], years[sel]
+    nan_rows = np.isnan(w).any(axis=1)
+    if ind.reduction == "peak_year":
+        col = wy[np.argmax(np.where(np.isnan(w), -np.inf, w), axis=1)].astype(float)
+    elif ind.reduction == "peak":
+        col = np.max(w, axis=1) * ind.scale
+    elif ind.reduction == "sum":
+        col = w.sum(axis=1) * ind.scale
+    else:  # first_below
+        ref = a[:, int(np.flatnonzero(years == ind.ref)[0])]
+        below = w <= ind.fraction * ref[:, None]
+        col = np.where(below.any(axis=1), wy[np.argmax(below, axis=1)], np.nan).astype(float)
+        nan_rows |= np.isnan(ref)
+    col[nan_rows] = np.nan
+    return col
+
+
+def indicator_matrix(years, series, indicators) -> np.ndarray:
+    """Evaluate named indicators for every run at once.
+
+    Parameters
+    ----------
+    years : array of int
+        The saved years, in order.
+    series : mapping of str to array
+        Each indicator's variable: ``(runs, years)`` (a 1-D array is one run).
+    indicators : sequence of Indicator
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(runs, indicators)``. A run with a missing value in the years an
+        indicator reads gives NaN for that indicator (never a year picked from
+        the values that are there).
+    """
+    years = np.asarray(years)
+    cols = []
+    for ind in indicators:
+        a = np.asarray(series[ind.variable], dtype=float)
+        cols.append(_column(years, a if a.ndim == 2 else a[None, :], ind))
+    if cols:
+        return np.column_stack(cols)
+    first = np.asarray(next(iter(series.values())))
+    return np.empty((first.shape[0] if first.ndim == 2 else 1, 0))
+
+
+S12 = "CO2 scope 1 and 2"
 INDICATORS = (
-    Indicator("CO2 peak year", "CO2 emissions", "peak_year", "year"),
-    Indicator("CO2 peak", "CO2 emissions", "peak", "MtCO2/yr", 1e-6),
-    Indicator("CO2 in 2030", "CO2 emissions", "at", "MtCO2/yr", 1e-6, 2030),
-    Indicator("CO2 in 2060", "CO2 emissions", "at", "MtCO2/yr", 1e-6, 2060),
-    Indicator("cumulative CO2 2021-2060", "CO2 emissions", "sum", "MtCO2", 1e-6, 2021, 2060),
+    Indicator("CO2 peak year", S12, "peak_year", "year", start=2020, end=2060),
+    Indicator("CO2 peak", S12, "peak", "MtCO2/yr", 1e-6, 2020, 2060),
+    Indicator("historical CO2 peak year", S12, "peak_year", "year", start=2005, end=2019),
+    Indicator("historical CO2 peak", S12, "peak", "MtCO2/yr", 1e-6, 2005, 2019),
+    Indicator("CO2 in 2019", S12, "at", "MtCO2/yr", 1e-6, 2019),
+    Indicator("CO2 in 2030", S12, "at", "MtCO2/yr", 1e-6, 2030),
+    Indicator("CO2 in 2035", S12, "at", "MtCO2/yr", 1e-6, 2035),
+    Indicator("CO2 in 2060", S12, "at", "MtCO2/yr", 1e-6, 2060),
+    Indicator("scope 1 CO2 in 2030", "CO2 emissions", "at", "MtCO2/yr", 1e-6, 2030),
+    Indicator("scope 1 CO2 in 2035", "CO2 emissions", "at", "MtCO2/yr", 1e-6, 2035),
+    Indicator("scope 1 CO2 in 2060", "CO2 emissions", "at", "MtCO2/yr", 1e-6, 2060),
+    Indicator("scope 2 CO2 in 2030", "scope 2 CO2", "at", "MtCO2/yr", 1e-6, 2030),
+    Indicator("scope 2 CO2 in 2035", "scope 2 CO2", "at", "MtCO2/yr", 1e-6, 2035),
+    Indicator("scope 2 CO2 in 2060", "scope 2 CO2", "at", "MtCO2/yr", 1e-6, 2060),
+    Indicator("year CO2 below 50% of 2019", S12, "first_below", "year", start=2020, end=2060, fraction=0.5,
+              ref=2019),
+    Indicator("year CO2 below 10% of 2019", S12, "first_below", "year", start=2020, end=2060, fraction=0.1,
+              ref=2019),
+    Indicator("cumulative CO2 2021-2060", S12, "sum", "MtCO2", 1e-6, 2021, 2060),
     Indicator("PM2.5 in 2035", "PM25", "at", "ug/m3", 1.0, 2035),
     Indicator("air pollutant equivalent in 2035", "air pollutant equivalent", "at", "Meq/yr", 1e-6, 2035),
     Indicator("population in 2060", "Population", "at", "million", 1e-6, 2060),
 )
+
+
+def by_name(names=None) -> list[Indicator]:
+    """The indicators of :data:`INDICATORS` with these names (all by default), in that order."""
+    table = {i.name: i for i in INDICATORS}
+    if names is None:
+        return list(INDICATORS)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise KeyError(f"unknown indicator(s) {unknown}; allowed: {', '.join(table)}")
+    return [table[n] for n in names]
 
 
 def evaluate(long: pd.DataFrame, indicators=INDICATORS) -> pd.DataFrame:
@@ -80,17 +177,20 @@ def evaluate(long: pd.DataFrame, indicators=INDICATORS) -> pd.DataFrame:
     """
     rows = []
     for (city, scen), grp in long.groupby(["city", "scenario"], sort=False):
-        by_var = {v: g.set_index("year")["value"] for v, g in grp.groupby("variable")}
-        for ind in indicators:
-            rows.append((city, scen, ind.name, ind.unit, ind(by_var[ind.variable])))
+        wide = grp.pivot_table(index="year", columns="variable", values="value", sort=True)
+        years = wide.index.to_numpy()
+        vals = indicator_matrix(years, {i.variable: wide[i.variable].to_numpy() for i in indicators}, indicators)[0]
+        rows += [(city, scen, ind.name, ind.unit, float(v)) for ind, v in zip(indicators, vals, strict=True)]
     return pd.DataFrame(rows, columns=["city", "scenario", "indicator", "unit", "value"])
 
 
-SUMMARY = ("CO2 peak year", "CO2 peak", "CO2 in 2030", "CO2 in 2060", "PM2.5 in 2035")
+SUMMARY = ("CO2 peak year", "CO2 in 2030", "CO2 in 2060", "scope 1 CO2 in 2060", "scope 2 CO2 in 2060",
+           "year CO2 below 50% of 2019", "year CO2 below 10% of 2019", "PM2.5 in 2035")
 
 
 def summary(long: pd.DataFrame) -> pd.DataFrame:
     """The short per-scenario summary printed by ``megacity-sd run``."""
-    ev = evaluate(long, [i for i in INDICATORS if i.name in SUMMARY])
-    wide = ev.pivot_table(index=["city", "scenario"], columns="indicator", values="value", sort=False)
+    ev = evaluate(long, by_name(SUMMARY))
+    wide = ev.pivot_table(index=["city", "scenario"], columns="indicator", values="value", sort=False,
+                          dropna=False)
     return wide[list(SUMMARY)]

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import MODEL_PATH, equation_groups, canonical, model_doc
+from .model import MODEL_PATH, canonical, equation_groups, model_doc
 
 __all__ = [
     "SKETCH_MARK",

@@ -12,6 +12,9 @@ schema::
     constants:
       NEV sales target: 1.0                        # a number, or
       initial population: {value: 1.538e7, source: "NBS ..."}
+    cities:                      # optional, scenarios only: settings for one city
+      shanghai:                  # (applied after the constants above, when run for that city)
+        NEV sales target: {value: 0.5, source: "Shanghai Clean Air Action Plan 2023-2025"}
 
 Files are read with ``yaml.safe_load``; unknown keys are rejected; every
 constant must exist in the model, be a constant there, and lie within its
@@ -75,6 +78,7 @@ class ScenarioFile(BaseModel):
     description: str = ""
     extends: str | list[str] | None = None
     constants: dict[str, Number | SourcedValue] = {}
+    cities: dict[str, dict[str, Number | SourcedValue]] = {}
 
 
 @dataclass
@@ -126,8 +130,8 @@ def _read(path: Path) -> ScenarioFile:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         allowed = {
-            "extra_forbidden": "allowed keys: name, title, description, extends, constants "
-                               "(and value, source inside a constant)",
+            "extra_forbidden": "allowed keys: name, title, description, extends, constants, cities "
+                               "(and value, source, ci inside a constant)",
             "float_type": "a number is required",
             "int_type": "a number is required",
             "missing": "this key is required",
@@ -148,43 +152,57 @@ def _resolve_path(ref: str, base_dir: Path, kind: str) -> Path:
     return path
 
 
-def _check(path: Path, key: str, value: float, mdl_path: Path) -> str:
+def _check(path: Path, key: str, value: float, mdl_path: Path, prefix: str = "constants") -> str:
     doc = model_doc(mdl_path)
     var = doc.get(canonical(key))
     if var is None:
         raise UserInputError(
-            f"{path}: key 'constants.{key}': not a model constant; "
+            f"{path}: key '{prefix}.{key}': not a model constant; "
             "allowed: the levers and constants that 'megacity-sd scenarios --all' lists")
     if var.kind != "constant" or var.sector == "Control":
-        raise UserInputError(f"{path}: key 'constants.{key}': '{var.name}' is a {var.kind}, not a constant; "
+        raise UserInputError(f"{path}: key '{prefix}.{key}': '{var.name}' is a {var.kind}, not a constant; "
                              "only constants can be overridden")
     if var.limits is not None:
         lo, hi = var.limits
         if not lo <= value <= hi:
-            raise UserInputError(f"{path}: key 'constants.{key}': value {value:g} out of range; "
+            raise UserInputError(f"{path}: key '{prefix}.{key}': value {value:g} out of range; "
                                  f"allowed: [{lo:g}, {hi:g}] {var.units}")
     return var.name
 
 
-def _apply(path: Path, kind: str, scen: Scenario, mdl_path: Path, seen: tuple[Path, ...]) -> ScenarioFile:
-    path = path.resolve()
-    if path in seen:
-        chain = " -> ".join(p.name for p in (*seen, path))
-        raise UserInputError(f"{path}: key 'extends': circular inheritance ({chain})")
-    spec = _read(path)
-    parents = [spec.extends] if isinstance(spec.extends, str) else list(spec.extends or [])
-    for ref in parents:
-        _apply(_resolve_path(ref, path.parent, kind), kind, scen, mdl_path, (*seen, path))
-    for key, raw in spec.constants.items():
+def _apply_constants(path: Path, constants: dict, scen: Scenario, mdl_path: Path, spec_name: str,
+                     prefix: str = "constants") -> None:
+    for key, raw in constants.items():
         value = float(raw.value if isinstance(raw, SourcedValue) else raw)
-        name = _check(path, key, value, mdl_path)
+        name = _check(path, key, value, mdl_path, prefix)
         scen.constants[name] = value
         if isinstance(raw, SourcedValue):
             scen.sources[name] = raw.source
             if raw.ci is not None:
                 scen.intervals[name] = (float(raw.ci[0]), float(raw.ci[1]))
         else:
-            scen.sources.setdefault(name, f"scenario {spec.name} ({path.name})")
+            scen.sources.setdefault(name, f"scenario {spec_name} ({path.name})")
+
+
+def _apply(path: Path, kind: str, scen: Scenario, mdl_path: Path, seen: tuple[Path, ...],
+           city: str | None = None) -> ScenarioFile:
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(p.name for p in (*seen, path))
+        raise UserInputError(f"{path}: key 'extends': circular inheritance ({chain})")
+    spec = _read(path)
+    if kind == "city" and spec.cities:
+        raise UserInputError(f"{path}: key 'cities': only scenario files have settings per city; "
+                             "allowed in a city file: name, title, description, constants")
+    unknown = sorted(set(spec.cities) - set(list_cities()))
+    if unknown:
+        raise UserInputError(f"{path}: key 'cities.{unknown[0]}': unknown city; allowed: {', '.join(list_cities())}")
+    parents = [spec.extends] if isinstance(spec.extends, str) else list(spec.extends or [])
+    for ref in parents:
+        _apply(_resolve_path(ref, path.parent, kind), kind, scen, mdl_path, (*seen, path), city)
+    _apply_constants(path, spec.constants, scen, mdl_path, spec.name)
+    if city is not None and city in spec.cities:
+        _apply_constants(path, spec.cities[city], scen, mdl_path, spec.name, f"cities.{city}")
     scen.files.append(path)
     return spec
 
@@ -228,7 +246,7 @@ def load_scenario(scenario: str = "baseline", city: str = DEFAULT_CITY,
     cal_path = CALIBRATED_DIR / f"{city_spec.name}.yaml"
     if calibrated and cal_path.is_file():
         _apply(cal_path, "city", out, mdl_path, ())
-    spec = _apply(scen_path, "scenario", out, mdl_path, ())
+    spec = _apply(scen_path, "scenario", out, mdl_path, (), city_spec.name)
     out.name = spec.name
     out.city = city_spec.name
     out.title = spec.title or spec.name

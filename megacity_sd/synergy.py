@@ -71,6 +71,7 @@ __all__ = [
     "DEFAULT_ZERO_TOL",
     "HISTORY_VARIABLES",
     "MODEL_VARIABLES",
+    "CO2_SCOPES",
     "PATH_YEARS",
     "POLLUTANTS",
     "QUADRANTS",
@@ -99,8 +100,11 @@ __all__ = [
 CO2 = "CO2"
 APE = "APE"
 POLLUTANTS = ("SO2", "NOx", "PM2.5")
-MODEL_VARIABLES = {CO2: "CO2 emissions", "SO2": "SO2 emissions", "NOx": "NOx emissions",
+MODEL_VARIABLES = {CO2: "CO2 scope 1 and 2", "SO2": "SO2 emissions", "NOx": "NOx emissions",
                    "PM2.5": "primary PM25 emissions"}
+#: The model's CO2 variable for each accounting scope: 1 territorial (as CEADs), 2 imported electricity,
+#: total = 1 + 2 (the default, so that moving generation out of the city is not counted as a cut).
+CO2_SCOPES = {"1": "CO2 emissions", "2": "scope 2 CO2", "total": "CO2 scope 1 and 2"}
 HISTORY_VARIABLES = {"SO2": "so2_conc", "NO2": "no2_conc", "PM10": "pm10", "PM2.5": "pm25"}
 WEIGHTS_PATH = DATA_DIR / "pollution_equivalents.csv"
 DEFAULT_ZERO_TOL = 1e-9
@@ -295,7 +299,7 @@ def add_equivalent(changes: pd.DataFrame, weights: pd.DataFrame | None = None) -
 
 
 def model_changes(long: pd.DataFrame, *, baseline: str = "baseline",
-                  weights: pd.DataFrame | None = None) -> pd.DataFrame:
+                  weights: pd.DataFrame | None = None, scope: str = "total") -> pd.DataFrame:
     """Changes of every scenario against the baseline, from the long table.
 
     Parameters
@@ -309,20 +313,26 @@ def model_changes(long: pd.DataFrame, *, baseline: str = "baseline",
         The reference scenario.
     weights : pandas.DataFrame, optional
         Pollution-equivalent values for ``APE`` (:func:`load_weights`).
+    scope : {"total", "1", "2"}
+        Which CO2 is the y axis (:data:`CO2_SCOPES`): scope 1+2 (default),
+        territorial scope 1, or the scope 2 of imported electricity.
 
     Returns
     -------
     pandas.DataFrame
         Changes table; ``measure`` = scenario, ``before`` = baseline level,
-        ``after`` = scenario level, ``pollutant_basis`` = ``emissions``.
+        ``after`` = scenario level, ``pollutant_basis`` = ``emissions``; the
+        CO2 rows' note names the scope.
 
     Raises
     ------
     UserInputError
         A variable or the baseline scenario is missing; duplicate rows.
     """
+    if scope not in CO2_SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(CO2_SCOPES)}, not {scope!r}")
     extra = [c for c in long.columns if c not in ("city", "scenario", "variable", "unit", "year", "value")]
-    names = {v: k for k, v in MODEL_VARIABLES.items()}
+    names = {v: k for k, v in {**MODEL_VARIABLES, CO2: CO2_SCOPES[scope]}.items()}
     sel = long[long["variable"].isin(list(names))].copy()
     for var in names:
         if not (sel["variable"] == var).any():
@@ -348,7 +358,8 @@ def model_changes(long: pd.DataFrame, *, baseline: str = "baseline",
     out = pd.DataFrame({"city": merged["city"].astype(str), "measure": merged["scenario"],
                         "pollutant": merged["pollutant"], "year": merged["year"].astype("Int64"),
                         "unit": merged["unit"], "before": merged["value_base"].astype(float),
-                        "after": merged["value"].astype(float), "pollutant_basis": "emissions", "note": ""})
+                        "after": merged["value"].astype(float), "pollutant_basis": "emissions",
+                        "note": np.where(merged["pollutant"] == CO2, f"CO2 scope {scope}", "")})
     for c in extra:
         out[c] = merged[c].to_numpy()
     return add_equivalent(_sort(out), weights)

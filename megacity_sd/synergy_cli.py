@@ -78,6 +78,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "(default: %(default)g)")
     s.add_argument("--engine", choices=("pysd", "simlin"), default="pysd",
                    help="simulation engine (default: %(default)s, the reference)")
+    s.add_argument("--scope", choices=("1", "2", "total"), default="total",
+                   help="CO2 on the y axis of model runs: territorial scope 1, scope 2 of imported electricity, "
+                        "or total = scope 1+2 (default: %(default)s, so that imports never pass for cuts)")
     add_output_args(s)
     s.set_defaults(func=cmd_synergy)
     return s
@@ -279,9 +282,10 @@ def cmd_synergy(args) -> int:
         spec = _interaction_spec(args, measures, default=True)
         print(f"megacity-sd synergy: {len(scenarios)} run(s), engine {args.engine}", flush=True)
         long = run_long(scenarios, engine=args.engine, progress=True)
-        changes = model_changes(long, baseline=scenarios[0].name, weights=weights)
+        changes = model_changes(long, baseline=scenarios[0].name, weights=weights, scope=args.scope)
         groups = {f"{c}_synergy": changes[changes["city"] == c] for c in pd.unique(changes["city"])}
-        label = "model runs against the baseline"
+        label = f"model runs against the baseline; CO2 scope {args.scope}" + \
+            (" (territorial + imported electricity)" if args.scope == "total" else "")
 
     # compute everything before writing anything
     full = synergy_table(changes, zero_tol=args.zero_tol)

@@ -105,12 +105,21 @@ def test_constant_price_gdp_is_current_gdp_over_the_national_deflator():
     ratio = wide["gdp_national_current"] / wide["gdp_national_constant"]
     np.testing.assert_allclose(wide["gdp_deflator"], ratio / ratio.loc[2005], rtol=0, atol=1e-6)
     assert wide.loc[2005, "gdp_deflator"] == pytest.approx(1.0, abs=1e-12)
-    for city, last in (("shanghai", 2019), ("beijing", 2017), ("tianjin", 2017), ("shenzhen", 2019)):
+    for city, last in (("shanghai", 2019), ("beijing", 2017), ("tianjin", 2017), ("shenzhen", 2019), ("guangzhou", 2017)):
         gdp = calibration_series(city, "gdp").set_index("year")["value"]
+        if city == "guangzhou":  # one point: the China City Statistical Yearbook 2018 value of 2017
+            assert list(gdp.index) == [2017]
+            np.testing.assert_allclose(gdp[2017], 2150.31516e9 / wide.loc[2017, "gdp_deflator"], rtol=1e-6)
+            continue
         cur = history(city, "gdp_current").set_index("year")["value"]
         assert gdp.index.min() == 2005 and gdp.index.max() == last  # one vintage only: no 2017->2018 break
         np.testing.assert_allclose(gdp, cur.loc[gdp.index] / wide.loc[gdp.index, "gdp_deflator"], rtol=1e-6)
-    assert calibration_series("guangzhou", "gdp").empty  # no Guangzhou GDP: none reliable on file
+    # the 2019 values the projections start from: the latest vintage, deflated the same way
+    rep = calibration_series(variable="gdp_reported_2019").set_index("city")["value"]
+    assert set(rep.index) == {"shanghai", "beijing", "tianjin", "guangzhou", "shenzhen"}
+    for city in ("shanghai", "beijing", "tianjin", "shenzhen"):
+        cur = history(city, "gdp_current").set_index("year")["value"]
+        np.testing.assert_allclose(rep[city], cur[2019] / wide.loc[2019, "gdp_deflator"], rtol=1e-9)
     assert calibration_series()["source"].str.len().min() > 40
 
 
@@ -137,12 +146,12 @@ def test_calibration_recovers_known_parameters_from_model_generated_data(tmp_pat
     series: [population, gdp, co2, co2_coal_share]
     parameters:
       normal in migration rate: [0.03, 0.12]
-      TFP growth initial: [0.01, 0.05]
+      productivity growth initial: [0.02, 0.09]
       autonomous efficiency rate: [0.01, 0.06]
       coal exit baseline phase in time: [3, 30]
 """)
     cfg = load_config(path)
-    truth = {"normal in migration rate": 0.085, "TFP growth initial": 0.03, "autonomous efficiency rate": 0.025,
+    truth = {"normal in migration rate": 0.085, "productivity growth initial": 0.045, "autonomous efficiency rate": 0.025,
              "coal exit baseline phase in time": 8.0}
     obs = observations("shanghai", cfg)
     base = load_scenario("baseline", city="shanghai", calibrated=False).constants
@@ -162,7 +171,7 @@ def test_calibration_recovers_known_parameters_from_model_generated_data(tmp_pat
         assert abs(row["value"] - value) <= 3 * row["std_error"], (name, value, row.to_dict())
     # the three well-identified ones to 2 % of the width of their bounds; the coal exit pace is seen
     # in only four fitted years (2012-2015) and is checked by its interval alone
-    for name in ("normal in migration rate", "TFP growth initial", "autonomous efficiency rate"):
+    for name in ("normal in migration rate", "productivity growth initial", "autonomous efficiency rate"):
         row = est.loc[name]
         assert abs(row["value"] - truth[name]) <= 0.02 * (row["high"] - row["low"]), (name, row["value"])
     assert res.payoff < res.payoff_initial

@@ -93,7 +93,7 @@ def test_uncertainty_file_fits_every_city(city):
 def test_calibration_intervals_replace_ranges(tmp_path):
     unc = load_uncertainty(scenario=load_scenario("baseline"))
     cal = apply_calibration(unc, {"capital elasticity": (0.42, 0.50), "rebound elasticity": (0.2, 0.4),
-                                  "birth rate": (0.006, 0.008)},
+                                  "birth rate reference": (0.006, 0.008)},
                             estimates={"capital elasticity": 0.46, "rebound elasticity": 0.3})
     by = {p.name: p for p in cal.parameters}
     ce = by["capital elasticity"]  # truncnorm: mean = estimate, sd from the 95 % interval, +-3 sd
@@ -101,7 +101,7 @@ def test_calibration_intervals_replace_ranges(tmp_path):
     assert_allclose([ce.lower, ce.upper], [0.46 - 3 * ce.sd, 0.46 + 3 * ce.sd], rtol=1e-12)
     assert (by["rebound elasticity"].lower, by["rebound elasticity"].upper) == (0.2, 0.4)
     assert by["rebound elasticity"].origin == "calibration"
-    assert "birth rate" not in by  # calibrated but not uncertain: not made uncertain
+    assert "birth rate reference" not in by  # calibrated but not uncertain: not made uncertain
     assert by["PV learning rate"] == {p.name: p for p in unc.parameters}["PV learning rate"]
     # the calibrated file format of megacity-sd calibrate (scenario schema with 'ci')
     f = tmp_path / "city.yaml"
@@ -115,23 +115,23 @@ def test_calibration_intervals_replace_ranges(tmp_path):
 BAD = [
     ("name: x\nparameters: [\n", "malformed YAML"),
     ("name: x\nparameters: []\nparams: []\n", "params"),
-    ("name: x\nparameters:\n  - {name: no such thing, source: s}\n  - {name: birth rate, source: s}\n",
+    ("name: x\nparameters:\n  - {name: no such thing, source: s}\n  - {name: birth rate reference, source: s}\n",
      "not a model constant"),
-    ("name: x\nparameters:\n  - {name: NEV sales target, source: s}\n  - {name: birth rate, source: s}\n",
+    ("name: x\nparameters:\n  - {name: NEV sales target, source: s}\n  - {name: birth rate reference, source: s}\n",
      "policy constant"),
-    ("name: x\nparameters:\n  - {name: birth rate, bounds: [0, 0.5], source: s}\n"
-     "  - {name: death rate, source: s}\n", "outside the model's range"),
-    ("name: x\nparameters:\n  - {name: birth rate, distribution: triangular, mode: 0.05, bounds: [0, 0.01], "
-     "source: s}\n  - {name: death rate, source: s}\n", "mode"),
-    ("name: x\nparameters:\n  - {name: birth rate, distribution: truncnorm, source: s}\n"
-     "  - {name: death rate, source: s}\n", "sd > 0"),
-    ("name: x\nparameters:\n  - {name: birth rate, bounds: [0, 0.01], relative: 0.1, source: s}\n"
-     "  - {name: death rate, source: s}\n", "not both"),
-    ("name: x\nparameters:\n  - {name: birth rate, distribution: lognormal, source: s}\n"
-     "  - {name: death rate, source: s}\n", "distribution"),
-    ("name: x\nparameters:\n  - {name: birth rate, source: s}\n  - {name: Birth_Rate, source: s}\n",
+    ("name: x\nparameters:\n  - {name: birth rate reference, bounds: [0, 0.5], source: s}\n"
+     "  - {name: death rate reference, source: s}\n", "outside the model's range"),
+    ("name: x\nparameters:\n  - {name: birth rate reference, distribution: triangular, mode: 0.05, bounds: [0, 0.01], "
+     "source: s}\n  - {name: death rate reference, source: s}\n", "mode"),
+    ("name: x\nparameters:\n  - {name: birth rate reference, distribution: truncnorm, source: s}\n"
+     "  - {name: death rate reference, source: s}\n", "sd > 0"),
+    ("name: x\nparameters:\n  - {name: birth rate reference, bounds: [0, 0.01], relative: 0.1, source: s}\n"
+     "  - {name: death rate reference, source: s}\n", "not both"),
+    ("name: x\nparameters:\n  - {name: birth rate reference, distribution: lognormal, source: s}\n"
+     "  - {name: death rate reference, source: s}\n", "distribution"),
+    ("name: x\nparameters:\n  - {name: birth rate reference, source: s}\n  - {name: Birth_Rate_Reference, source: s}\n",
      "listed twice"),
-    ("name: x\nparameters:\n  - {name: birth rate, source: s}\n", "at least two"),
+    ("name: x\nparameters:\n  - {name: birth rate reference, source: s}\n", "at least two"),
 ]
 
 

@@ -131,7 +131,8 @@ def test_zero_activity_gives_zero_emissions():
 
 
 def test_no_migration_no_natural_growth_keeps_population_constant():
-    df = run({"birth rate": 0, "death rate": 0, "normal in migration rate": 0, "normal out migration rate": 0},
+    df = run({"birth rate reference": 0, "birth rate long run": 0, "death rate reference": 0, "death rate rise": 0,
+              "normal in migration rate": 0, "normal out migration rate": 0},
              "pysd")
     np.testing.assert_allclose(df["Population"].to_numpy(), df["Population"].iloc[0], rtol=1e-12)
 
