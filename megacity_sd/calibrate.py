@@ -99,6 +99,7 @@ __all__ = [
     "fit_statistics",
     "fit_table",
     "parameter_table",
+    "simulated_at",
     "calibrate",
     "write_calibrated",
     "plot_calibration",
@@ -491,7 +492,8 @@ class Simulator:
         return df
 
 
-def _simulated_at(sim: pd.DataFrame, obs: pd.DataFrame) -> np.ndarray:
+def simulated_at(sim: pd.DataFrame, obs: pd.DataFrame) -> np.ndarray:
+    """The model's value at each observation's time (a ratio for growth anchors), in data units."""
     t = sim.index.to_numpy()
     out = np.empty(len(obs))
     for model_var, idx in obs.groupby("model").indices.items():
@@ -523,7 +525,7 @@ def weighted_residuals(sim: pd.DataFrame, obs: pd.DataFrame) -> np.ndarray:
         One dimensionless residual per observation, in units of its assumed
         standard error.
     """
-    s = _simulated_at(sim, obs)
+    s = simulated_at(sim, obs)
     a = obs["value"].to_numpy(dtype=float)
     scale = np.where(obs["error"].to_numpy() == "absolute", 1.0, np.abs(a))
     return (s - a) / (obs["sigma"].to_numpy(dtype=float) * scale)
@@ -631,7 +633,7 @@ def fit_table(city: str, sim: pd.DataFrame, obs: pd.DataFrame, series: Sequence[
             else ("in_sample", "holdout")
         for period in periods:
             sel = obs[(obs["series"] == name) & (obs["period"] == period)]
-            st = fit_statistics(_simulated_at(sim, sel) if len(sel) else [], sel["value"].to_numpy())
+            st = fit_statistics(simulated_at(sim, sel) if len(sel) else [], sel["value"].to_numpy())
             rows.append({"city": city, "variable": name, "period": period, "n": st["n"], "mape": st["mape"],
                          "mae": st["mae"], "r2": st["r2"], "theil_um": st["theil_um"], "theil_us": st["theil_us"],
                          "theil_uc": st["theil_uc"]})

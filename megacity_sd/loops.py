@@ -9,12 +9,14 @@ The causal graph and the loop scores come from pysimlin:
   while the share is above its target), the sign of the link's Loops That Matter
   link score in the run decides (``simlin.Sim.get_links()`` with LTM on). A
   loop's polarity is the product of its links' polarities.
-* every feedback loop: the model is too large for pysimlin's exhaustive loop
-  enumeration (``Model.loops`` is empty and ``Model.analyze`` reports at most
-  200 loops, those that matter most), so the elementary circuits of the
-  engine's causal graph are enumerated here with Johnson's algorithm (Johnson
-  1975, SIAM J. Comput. 4(1):77-84, doi:10.1137/0204007). On models small
-  enough for the engine (the test toy) the two enumerations are compared.
+* every feedback loop up to :data:`MAX_LOOP_LENGTH` links: the model is too large
+  for pysimlin's exhaustive loop enumeration (``Model.loops`` is empty and
+  ``Model.analyze`` reports at most 200 loops, those that matter most), so the
+  elementary circuits of the engine's causal graph are enumerated here with
+  Johnson's algorithm (Johnson 1975, SIAM J. Comput. 4(1):77-84,
+  doi:10.1137/0204007) as ``networkx.simple_cycles`` implements it, with its
+  length bound. On models small enough for the engine (the test toy) the two
+  enumerations are compared.
 * dominance: ``simlin.Model.analyze`` runs Loops That Matter discovery
   (Schoenberg, Davidsen & Eberlein 2020, System Dynamics Review 36:158-190,
   arXiv:1908.11434) and returns each loop's relative loop score over time (its
@@ -64,6 +66,7 @@ __all__ = [
     "configured_model",
     "causal_links",
     "elementary_circuits",
+    "MAX_LOOP_LENGTH",
     "named_loops",
     "find_loops",
     "loops_frame",
@@ -302,65 +305,22 @@ def causal_links(model, sim=None) -> dict[tuple[str, str], CausalLink]:
 
 # --------------------------------------------------------------- graph algorithms
 
-
-def _sccs(nodes: Iterable[str], adj: Mapping[str, Iterable[str]]) -> list[list[str]]:
-    """Strongly connected components (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    out: list[list[str]] = []
-    counter = 0
-    for root in nodes:
-        if root in index:
-            continue
-        work = [(root, iter(sorted(adj.get(root, ()))))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            v, it = work[-1]
-            advanced = False
-            for w in it:
-                if w not in index:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on_stack.add(w)
-                    work.append((w, iter(sorted(adj.get(w, ())))))
-                    advanced = True
-                    break
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[v])
-            if low[v] == index[v]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp.append(w)
-                    if w == v:
-                        break
-                out.append(comp)
-    return out
+#: Longest loop enumerated (links). Every elementary circuit up to this length is found; the model's
+#: named loops are all shorter. The full enumeration is exponential in the loop length: the model has
+#: about 1500 loops of up to 20 links and tens of thousands above 26 (most of them re-combinations of
+#: the same price and share links), which no one inspects and which would not fit in memory.
+MAX_LOOP_LENGTH = 20
 
 
-def elementary_circuits(adj: Mapping[str, Iterable[str]]) -> list[tuple[str, ...]]:
-    """Every elementary circuit of a directed graph (Johnson 1975).
-
-    Iterative form of Johnson's algorithm, as in ``networkx.simple_cycles``:
-    circuits are searched from the least node of each strongly connected
-    component, which is then removed.
+def elementary_circuits(adj: Mapping[str, Iterable[str]], length_bound: int | None = None) -> list[tuple[str, ...]]:
+    """Elementary circuits of a directed graph (Johnson 1975, via ``networkx.simple_cycles``).
 
     Parameters
     ----------
     adj : mapping of str to iterable of str
         Successors of each node.
+    length_bound : int, optional
+        Longest circuit (number of nodes) to return; None for all of them.
 
     Returns
     -------
@@ -368,56 +328,16 @@ def elementary_circuits(adj: Mapping[str, Iterable[str]]) -> list[tuple[str, ...
         Each circuit once, as a node sequence (the closing edge back to the
         first node is implied).
     """
-    graph = {v: set(ws) for v, ws in adj.items()}
-    for ws in list(graph.values()):
-        for w in ws:
-            graph.setdefault(w, set())
-    circuits: list[tuple[str, ...]] = []
-    for v, ws in graph.items():  # self-loops first, then drop them
-        if v in ws:
-            circuits.append((v,))
-            ws.discard(v)
-    pending = [c for c in _sccs(sorted(graph), graph) if len(c) > 1]
-    while pending:
-        comp = set(pending.pop())
-        start = min(comp)
-        sub = {v: graph[v] & comp for v in comp}
-        path = [start]
-        blocked = {start}
-        closed: set[str] = set()
-        blocked_by: dict[str, set[str]] = defaultdict(set)
-        stack = [(start, sorted(sub[start], reverse=True))]
-        while stack:
-            node, nbrs = stack[-1]
-            if nbrs:
-                nxt = nbrs.pop()
-                if nxt == start:
-                    circuits.append(tuple(path))
-                    closed.update(path)
-                elif nxt not in blocked:
-                    path.append(nxt)
-                    stack.append((nxt, sorted(sub[nxt], reverse=True)))
-                    closed.discard(nxt)
-                    blocked.add(nxt)
-                    continue
-            if not nbrs:
-                if node in closed:
-                    todo = {node}
-                    while todo:
-                        u = todo.pop()
-                        if u in blocked:
-                            blocked.discard(u)
-                            todo.update(blocked_by[u])
-                            blocked_by[u].clear()
-                else:
-                    for w in sub[node]:
-                        blocked_by[w].add(node)
-                stack.pop()
-                path.pop()
-        rest = comp - {start}
-        rest_adj = {v: sub[v] & rest for v in rest}
-        pending.extend(c for c in _sccs(sorted(rest), rest_adj) if len(c) > 1)
-    return circuits
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(adj)
+    graph.add_edges_from((v, w) for v, ws in adj.items() for w in ws)
+    out = []
+    for c in nx.simple_cycles(graph, length_bound=length_bound):
+        k = c.index(min(c))  # each circuit from its least node, so the result does not depend on the search
+        out.append(tuple(c[k:] + c[:k]))
+    return out
 
 
 # ------------------------------------------------------------------ named loops
@@ -540,7 +460,8 @@ def find_loops(model=None, *, mdl_path: str | Path = MODEL_PATH, links=None, sim
     for src, tgt in links:
         adj[src].add(tgt)
     stocks = {k for k, v in doc.items() if v.kind == "stock"}
-    cycles = sorted((_rotate(c, stocks) for c in elementary_circuits(adj)), key=lambda c: (len(c), c))
+    cycles = sorted((_rotate(c, stocks) for c in elementary_circuits(adj, MAX_LOOP_LENGTH)),
+                    key=lambda c: (len(c), c))
     named = named_loops(links, mdl_path)
     loops = []
     for i, cyc in enumerate(cycles, start=1):

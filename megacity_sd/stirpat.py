@@ -42,7 +42,6 @@ __all__ = [
     "METHODS",
     "MODEL_VARIABLES",
     "PERTURBATIONS",
-    "UNCERTAIN_PARAMETERS",
     "GDP_VINTAGE_BREAK",
     "StirpatFit",
     "CrosscheckResult",
@@ -78,24 +77,19 @@ HKB_RULE = ("Hoerl-Kennard-Baldwin (1975): k = p * s^2 / (g'g), with g the OLS c
 MODEL_VARIABLES = {"co2": "CO2 emissions", "population": "Population", "gdp_per_capita": "GDP per capita",
                    "energy_intensity": "energy intensity of GDP"}
 
-#: Uncertain parameters of the seeded ensemble, each sampled uniformly within
-#: its Vensim [min, max]. Replaceable (issue 6 will provide a shared file).
-UNCERTAIN_PARAMETERS = ("TFP growth initial", "capital elasticity", "autonomous efficiency rate",
-                        "services efficiency rate", "rebound elasticity", "normal in migration rate",
-                        "comfort income elasticity")
 
 #: Constants moved together (by the same relative step) to perturb each driver:
 #: population by its initial level and its cap together (the city scaled: with
 #: the initial level alone, the cap pulls population back while the initial
-#: GDP stays raised), affluence by the initial TFP growth rate, energy
+#: GDP stays raised), affluence by the initial productivity growth rate, energy
 #: intensity by every initial energy intensity of final demand (industry,
 #: services, buildings, vehicles).
 PERTURBATIONS = {
     "population": ("initial population", "population cap"),
-    "gdp_per_capita": ("TFP growth initial",),
+    "gdp_per_capita": ("productivity growth initial",),
     "energy_intensity": ("initial industry energy intensity", "initial services energy intensity",
                          "conventional energy intensity", "initial ICE fuel intensity", "diesel bus fuel intensity",
-                         "CNG bus fuel intensity", "truck fuel intensity", "NEV electricity intensity",
+                         "CNG bus fuel intensity", "initial truck fuel intensity", "NEV electricity intensity",
                          "electric bus electricity intensity"),
 }
 
@@ -674,8 +668,13 @@ def _default(name: str, constants: Mapping[str, float]) -> float:
     return float(model_doc()[canonical(name)].value)
 
 
-def sample_ensemble(n: int, seed: int | None = 1, parameters: Sequence[str] = UNCERTAIN_PARAMETERS) -> pd.DataFrame:
-    """Seeded uniform sample of uncertain model constants within their [min, max].
+def sample_ensemble(n: int, seed: int | None = 1, scenario=None) -> pd.DataFrame:
+    """Seeded uniform sample of the uncertain parameters of ``scenarios/uncertainty.yaml``.
+
+    The one declaration of what is uncertain is the uncertainty file; each
+    parameter is drawn uniformly within the range it resolves to for the
+    scenario (:func:`megacity_sd.sensitivity.load_uncertainty`: the file's
+    bounds, or the calibrated confidence interval of the city).
 
     Parameters
     ----------
@@ -683,8 +682,8 @@ def sample_ensemble(n: int, seed: int | None = 1, parameters: Sequence[str] = UN
         Number of members.
     seed : int or None
         Seed of ``numpy.random.default_rng`` (``None``: not reproducible).
-    parameters : sequence of str
-        Model constant names (default :data:`UNCERTAIN_PARAMETERS`).
+    scenario : Scenario, optional
+        The resolved scenario giving the nominal values (default: the model's).
 
     Returns
     -------
@@ -692,17 +691,11 @@ def sample_ensemble(n: int, seed: int | None = 1, parameters: Sequence[str] = UN
         One row per member (index ``member`` 1..n), one column per parameter,
         in model units.
     """
-    from .model import canonical, model_doc
+    from .sensitivity import load_uncertainty
 
-    doc = model_doc()
+    unc = load_uncertainty(scenario=scenario)
     rng = np.random.default_rng(seed)
-    cols = {}
-    for name in parameters:
-        var = doc.get(canonical(name))
-        if var is None or var.kind != "constant" or not var.limits:
-            raise ValueError(f"uncertain parameter '{name}' is not a model constant with a [min, max] range")
-        lo, hi = var.limits
-        cols[var.name] = rng.uniform(lo, hi, size=n)
+    cols = {p.name: rng.uniform(p.lower, p.upper, size=n) for p in unc.parameters}
     return pd.DataFrame(cols, index=pd.Index(range(1, n + 1), name="member"))
 
 
@@ -716,8 +709,9 @@ def model_panel(city: str = "shanghai", scenarios: Sequence[str] | None = None, 
                 seed: int | None = 1, engine: str = "simlin") -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Run the model over scenarios x ensemble members; return the STIRPAT panel.
 
-    Member 0 is the city's own parameter set; members 1..n override
-    :data:`UNCERTAIN_PARAMETERS` with :func:`sample_ensemble`.
+    Member 0 is the city's own parameter set; members 1..n override the
+    uncertain parameters of ``scenarios/uncertainty.yaml`` with
+    :func:`sample_ensemble`.
 
     Returns
     -------
@@ -738,7 +732,7 @@ def model_panel(city: str = "shanghai", scenarios: Sequence[str] | None = None, 
 
     names = list(scenarios or DEFAULT_SCENARIOS)
     loaded = [load_scenario(s, city=city) for s in names]
-    sample = sample_ensemble(n_members, seed) if n_members else pd.DataFrame()
+    sample = sample_ensemble(n_members, seed, loaded[0]) if n_members else pd.DataFrame()
     frames, central = [], {}
     for scen in loaded:
         base = dict(scen.constants)
@@ -808,7 +802,7 @@ def perturbation_elasticities(city: str = "shanghai", n_members: int = 40, seed:
 
     doc = model_doc()
     scen = load_scenario("baseline", city=city)
-    sample = sample_ensemble(n_members, seed) if n_members else pd.DataFrame()
+    sample = sample_ensemble(n_members, seed, scen) if n_members else pd.DataFrame()
     rows = []
     for driver, names in PERTURBATIONS.items():
         ratios, comoves = [], {d: [] for d in ("population", "gdp_per_capita", "energy_intensity")}
@@ -1209,12 +1203,13 @@ def crosscheck(city: str = "shanghai", *, scenarios: Sequence[str] | None = None
                       ignore_index=True)
     n_runs = panel["entity"].nunique()
     n_all = len(central) * (n_members + 1)
+    panel_params = list(sample_ensemble(1, seed).columns) if n_members else []
     notes = [
         f"history: {hist_fit.nobs} city-years ({', '.join(sorted(history_panel()[0]['city'].unique()))}); "
         + "; ".join(hist_fit.notes),
         f"model: {n_runs} of {n_all} runs usable (all values positive and finite; {len(central)} scenarios x "
         f"{n_members + 1} parameter sets, seed {seed}, "
-        f"engine {engine}); uncertain parameters: {', '.join(UNCERTAIN_PARAMETERS)}",
+        f"engine {engine}); uncertain parameters: those of scenarios/uncertainty.yaml ({', '.join(panel_params)})",
         f"projections use only the elasticities, anchored on the model's CO2 in {anchor_year}; the historical one "
         "holds the year effect of the anchor year (no common technical change after it), the OWID one uses the "
         "model's own T (final energy per GDP, against primary energy per GDP in OWID)",

@@ -25,6 +25,7 @@ from megacity_sd.calibrate import (
     load_config,
     observations,
     payoff,
+    simulated_at,
 )
 from megacity_sd.cli import main
 from megacity_sd.data import history
@@ -188,7 +189,7 @@ def test_payoff_is_zero_on_the_data_the_model_made():
     obs = observations("shanghai", cfg)
     base = load_scenario("baseline", city="shanghai", calibrated=False).constants
     sim = Simulator(obs["model"].unique(), base=base).run()
-    exact = np.array([np.interp(t, sim.index, sim[m]) for t, m in zip(obs["time"], obs["model"], strict=True)])
+    exact = simulated_at(sim, obs)
     assert payoff(sim, obs.assign(value=exact)) == pytest.approx(0.0, abs=1e-20)
     assert payoff(sim, obs) > 0
 

@@ -40,9 +40,11 @@ NAMED_PATHS = {
                                         "population"},
     "housing loop switch": {"floor_area_per_person", "migration_attractiveness", "in_migration", "population"},
     "NEV charging loop switch": {"nev_cars", "public_chargers", "charger_coverage", "nev_share_of_sales"},
-    "learning curve loop switch": {"cumulative_pv_capacity", "pv_cost", "market_pv_construction"},
+    "learning curve loop switch": {"cumulative_pv_capacity", "pv_soft_cost", "pv_cost", "pv_economics_effect",
+                                   "market_pv_construction"},
     "regulatory loop switch": {"pm25", "regulatory_pressure"},
-    "rebound loop switch": {"supply_tightness", "energy_price_index", "electricity_demand"},
+    "rebound loop switch": {"oil_tightness", "oil_scarcity_multiplier", "oil_price", "perceived_oil_price",
+                            "primary_oil"},
 }
 
 
@@ -148,9 +150,16 @@ def test_loop_polarity_agrees_with_pysimlin_runtime_polarity(megacity):
     result = simlin.load(str(MODEL_PATH)).analyze(timeout=60)
     assert result.analysis_error is None and result.loops
     ours = {frozenset(loop.variables): loop.polarity for loop in megacity.loops}
+    checked = 0
     for loop in result.loops:
         key = frozenset(v for v in loop.variables if "\u205a" not in v)
+        if len(key) > lp.MAX_LOOP_LENGTH:  # longer than the enumeration goes
+            continue
+        if ours[key] == "U":  # a link whose sign changes during the run (replacement vs. gap terms)
+            continue
         assert ours[key] == str(loop.polarity).rstrip("ux"), loop.variables
+        checked += 1
+    assert checked >= 10
 
 
 def test_loop_table_and_dominance(megacity):
