@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Indicator", "INDICATORS", "SUMMARY", "indicator_matrix", "evaluate", "summary", "by_name"]
+__all__ = ["Indicator", "INDICATORS", "SUMMARY", "KEY_INDICATORS", "indicator_matrix", "evaluate", "summary",
+           "by_name"]
 
 REDUCTIONS = ("peak_year", "peak", "at", "sum", "first_below")
 
@@ -183,6 +184,11 @@ def evaluate(long: pd.DataFrame, indicators=INDICATORS) -> pd.DataFrame:
         rows += [(city, scen, ind.name, ind.unit, float(v)) for ind, v in zip(indicators, vals, strict=True)]
     return pd.DataFrame(rows, columns=["city", "scenario", "indicator", "unit", "value"])
 
+
+#: Eight indicators for figures that show one panel per indicator (sensitivity, knock-outs).
+KEY_INDICATORS = ("CO2 peak year", "CO2 in 2030", "CO2 in 2060", "cumulative CO2 2021-2060",
+                  "year CO2 below 50% of 2019", "PM2.5 in 2035", "air pollutant equivalent in 2035",
+                  "population in 2060")
 
 SUMMARY = ("CO2 peak year", "CO2 in 2030", "CO2 in 2060", "scope 1 CO2 in 2060", "scope 2 CO2 in 2060",
            "year CO2 below 50% of 2019", "year CO2 below 10% of 2019", "PM2.5 in 2035")

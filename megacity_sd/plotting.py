@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .data import history  # noqa: E402
+from .data import history, table  # noqa: E402
 
 __all__ = ["plot_lines", "plot_stack", "write_run_figures", "savefig_atomic"]
 
@@ -94,7 +94,8 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     -------
     list of Path
         The files written: ``<city>_emissions.png``, ``_energy_mix``,
-        ``_fleet``, ``_floor_area``, ``_pm25``, ``_population_gdp``.
+        ``_co2_by_sector``, ``_fleet``, ``_floor_area``, ``_pm25``,
+        ``_population_gdp``.
     """
     out_dir = Path(out_dir)
     written = []
@@ -103,11 +104,13 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             scens = list(lc["scenario"].unique())
             hist = history(city)
             # emissions
-            fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), layout="constrained")
-            specs = [("CO2 emissions", 1e-6, "Mt CO2/yr", "CO2 (territorial, scope 1)", "co2", 1e-6),
-                     ("SO2 emissions", 1e-3, "kt/yr", "SO2", None, 1),
-                     ("NOx emissions", 1e-3, "kt/yr", "NOx", None, 1),
-                     ("primary PM25 emissions", 1e-3, "kt/yr", "Primary PM2.5", None, 1)]
+            fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), layout="constrained")
+            specs = [("CO2 scope 1 and 2", 1e-6, "Mt CO2/yr", "CO2, scope 1+2 (headline)", None, 1e-6),
+                     ("CO2 emissions", 1e-6, "Mt CO2/yr", "CO2, scope 1 (territorial, as CEADs)", "co2", 1e-6),
+                     ("scope 2 CO2", 1e-6, "Mt CO2/yr", "CO2, scope 2 (imported electricity)", None, 1e-6),
+                     ("SO2 emissions", 1e-3, "kt/yr", "SO2 emissions", None, 1),
+                     ("NOx emissions", 1e-3, "kt/yr", "NOx emissions", None, 1),
+                     ("primary PM25 emissions", 1e-3, "kt/yr", "Primary PM2.5 emissions", None, 1)]
             for ax, (var, sc, unit, title, hv, hs) in zip(axes.flat, specs, strict=True):
                 plot_lines(lc, var, ax, scale=sc, unit=unit, title=title,
                            hist=hist[hist["variable"] == hv] if hv else None, hist_scale=hs)
@@ -116,23 +119,38 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             written.append(savefig_atomic(fig, out_dir / f"{city}_emissions.png"))
             # energy mix
             mix = {"coal": "primary coal", "oil": "primary oil", "gas": "primary gas",
-                   "local PV": "primary PV electricity", "imported electricity": "primary imported electricity"}
+                   "local PV": "primary PV electricity", "imported electricity": "primary imported electricity",
+                   "green-hydrogen power": "primary green hydrogen electricity",
+                   "clean transport fuels": "primary clean transport fuels"}
             fig, axes = _grid(len(scens))
             for ax, scen in zip(axes, scens, strict=True):
                 plot_stack(lc, mix, scen, ax, scale=1e-6, unit="Mtce/yr")
             axes[0].legend(loc="upper left")
             fig.suptitle(f"{city}: energy supply by source (electricity at calorific value)")
             written.append(savefig_atomic(fig, out_dir / f"{city}_energy_mix.png"))
+            # CO2 by sector (scope 1) and scope 2
+            sectors = {"power and heat": "CO2 power and heat", "industry": "CO2 industry",
+                       "transport sector": "CO2 transport", "households and commerce": "CO2 buildings and households",
+                       "scope 2 (imports)": "scope 2 CO2"}
+            fig, axes = _grid(len(scens))
+            for ax, scen in zip(axes, scens, strict=True):
+                plot_stack(lc, sectors, scen, ax, scale=1e-6, unit="Mt CO2/yr")
+            axes[0].legend(loc="upper left")
+            fig.suptitle(f"{city}: CO2 by sector (scope 1, CEADs sectors) and scope 2")
+            written.append(savefig_atomic(fig, out_dir / f"{city}_co2_by_sector.png"))
             # fleet
-            fig, axes = plt.subplots(2, len(scens), figsize=(2.6 * len(scens), 5), squeeze=False,
+            fig, axes = plt.subplots(3, len(scens), figsize=(max(6.0, 2.6 * len(scens)), 7.2), squeeze=False,
                                      sharey="row", layout="constrained")
             for j, scen in enumerate(scens):
                 plot_stack(lc, {"ICE cars": "ICE cars", "NEV cars": "NEV cars"}, scen, axes[0, j],
                            scale=1e-6, unit="million cars")
                 plot_stack(lc, {"diesel": "diesel buses", "CNG": "CNG buses", "electric": "electric buses"},
                            scen, axes[1, j], scale=1e-3, unit="thousand buses", title="")
-            axes[0, 0].legend(loc="upper left")
-            axes[1, 0].legend(loc="upper left")
+                plot_stack(lc, {"diesel": "diesel trucks", "battery-electric": "electric trucks",
+                                "fuel-cell": "hydrogen trucks"}, scen, axes[2, j], scale=1e-3,
+                           unit="thousand trucks", title="")
+            for i in range(3):
+                axes[i, 0].legend(loc="upper left")
             fig.suptitle(f"{city}: vehicle fleet by technology")
             written.append(savefig_atomic(fig, out_dir / f"{city}_fleet.png"))
             # floor area
@@ -145,9 +163,12 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             written.append(savefig_atomic(fig, out_dir / f"{city}_floor_area.png"))
             # PM2.5
             fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
-            plot_lines(lc, "PM25", ax, unit="ug/m3", title=f"{city}: annual mean PM2.5",
-                       hist=hist[hist["variable"] == "pm25"])
+            plot_lines(lc, "PM25", ax, unit="ug/m3", title=f"{city}: annual mean PM2.5 (concentration)")
             ax.axhline(35, color="red", lw=0.8, ls="--", label="GB 3095-2012 Grade II (35)")
+            ax.axhline(5, color="0.4", lw=0.8, ls=":", label="WHO 2021 guideline (5)")
+            obs = table("pm25_bulletins", city, "pm25")
+            ax.plot(obs["year"], obs["value"], "o", ms=3, mfc="white", color="black",
+                    label="environment bulletins")
             ax.legend(ncol=2)
             written.append(savefig_atomic(fig, out_dir / f"{city}_pm25.png"))
             # population and GDP

@@ -78,7 +78,7 @@ DISTRIBUTIONS = ("uniform", "triangular", "truncnorm")
 DEFAULT_N = {"oat": 2, "morris": 20, "sobol": 512, "mc": 500}
 UNCERTAINTY_FILE = _resource_dir("scenarios") / "uncertainty.yaml"
 # yearly series for fan charts and per-year Sobol: variable -> (label, scale, unit)
-SERIES = {"CO2 emissions": ("CO2", 1e-6, "Mt CO2/yr"), "PM25": ("PM2.5", 1.0, "ug/m3"),
+SERIES = {"CO2 scope 1 and 2": ("CO2 (scope 1+2)", 1e-6, "Mt CO2/yr"), "PM25": ("PM2.5", 1.0, "ug/m3"),
           "Population": ("population", 1e-6, "million")}
 _SALIB_DIST = {"uniform": "unif", "triangular": "triang", "truncnorm": "truncnorm"}
 

@@ -173,14 +173,14 @@ def write_figures(method: str, tables, out_dir: str | Path, *, scenarios) -> lis
     """
     import matplotlib.pyplot as plt
 
-    from .indicators import INDICATORS
+    from .indicators import KEY_INDICATORS
     from .plotting import COLORS, STYLE, savefig_atomic
     from .sensitivity import SERIES, plot_fan, plot_morris, plot_sobol, plot_sobol_years, plot_tornado
 
     out_dir = Path(out_dir)
     scen = scenarios[0]
     stem = f"{scen.city}_{scen.name}"
-    inds = [i.name for i in INDICATORS]
+    inds = list(KEY_INDICATORS)
     written: list[Path] = []
     with plt.rc_context(STYLE):
         if method in ("oat", "morris", "sobol"):
@@ -223,6 +223,6 @@ def write_figures(method: str, tables, out_dir: str | Path, *, scenarios) -> lis
                     plot_fan(bands, var, s.name, ax, nominal=nominal[s.name][var], color=COLORS.get(s.name, "C0"))
                 axes.flat[0].legend(loc="lower left")
                 fig.suptitle(f"{scen.city}: {label}, Monte Carlo 5-50-95 % (Latin hypercube)")
-                key = {"CO2 emissions": "co2", "PM25": "pm25", "Population": "population"}[var]
+                key = {"CO2 scope 1 and 2": "co2", "PM25": "pm25", "Population": "population"}[var]
                 written.append(savefig_atomic(fig, out_dir / f"{scen.city}_mc_{key}.png"))
     return written

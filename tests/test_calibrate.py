@@ -106,7 +106,8 @@ def test_constant_price_gdp_is_current_gdp_over_the_national_deflator():
     ratio = wide["gdp_national_current"] / wide["gdp_national_constant"]
     np.testing.assert_allclose(wide["gdp_deflator"], ratio / ratio.loc[2005], rtol=0, atol=1e-6)
     assert wide.loc[2005, "gdp_deflator"] == pytest.approx(1.0, abs=1e-12)
-    for city, last in (("shanghai", 2019), ("beijing", 2017), ("tianjin", 2017), ("shenzhen", 2019), ("guangzhou", 2017)):
+    for city, last in (("shanghai", 2019), ("beijing", 2017), ("tianjin", 2017), ("shenzhen", 2019),
+                       ("guangzhou", 2017)):
         gdp = calibration_series(city, "gdp").set_index("year")["value"]
         if city == "guangzhou":  # one point: the China City Statistical Yearbook 2018 value of 2017
             assert list(gdp.index) == [2017]
@@ -152,7 +153,8 @@ def test_calibration_recovers_known_parameters_from_model_generated_data(tmp_pat
       coal exit baseline phase in time: [3, 30]
 """)
     cfg = load_config(path)
-    truth = {"normal in migration rate": 0.085, "productivity growth initial": 0.045, "autonomous efficiency rate": 0.025,
+    truth = {"normal in migration rate": 0.085, "productivity growth initial": 0.045,
+             "autonomous efficiency rate": 0.025,
              "coal exit baseline phase in time": 8.0}
     obs = observations("shanghai", cfg)
     base = load_scenario("baseline", city="shanghai", calibrated=False).constants

@@ -40,8 +40,6 @@ NAMED_PATHS = {
                                         "population"},
     "housing loop switch": {"floor_area_per_person", "migration_attractiveness", "in_migration", "population"},
     "NEV charging loop switch": {"nev_cars", "public_chargers", "charger_coverage", "nev_share_of_sales"},
-    "learning curve loop switch": {"cumulative_pv_capacity", "pv_soft_cost", "pv_cost", "pv_economics_effect",
-                                   "market_pv_construction"},
     "regulatory loop switch": {"pm25", "regulatory_pressure"},
     "rebound loop switch": {"oil_tightness", "oil_scarcity_multiplier", "oil_price", "perceived_oil_price",
                             "primary_oil"},

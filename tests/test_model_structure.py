@@ -10,7 +10,7 @@ from megacity_sd.model import MODEL_PATH, canonical, load_simlin
 SECTORS = {"Population", "Economy", "Energy.Prices", "Energy.Demand", "Energy.Supply", "Transport", "Buildings",
            "Emissions", "AirQuality", "Policy", "Indicators"}
 LOOP_SWITCHES = ["capital loop switch", "income migration loop switch", "pollution migration loop switch",
-                 "housing loop switch", "NEV charging loop switch", "learning curve loop switch",
+                 "housing loop switch", "NEV charging loop switch",
                  "regulatory loop switch", "rebound loop switch"]
 
 

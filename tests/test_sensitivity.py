@@ -180,7 +180,7 @@ def test_cli_methods_write_tables_and_figures(tmp_path, capsys):
     assert set(sob["indicator"]) >= {"cumulative CO2 2021-2060", "CO2 peak year", "CO2 in 2060", "PM2.5 in 2035",
                                      "air pollutant equivalent in 2035"}
     yearly = pd.read_csv(out / "sobol_yearly.csv")
-    assert set(yearly["variable"]) == {"CO2 emissions", "PM25", "Population"}
+    assert set(yearly["variable"]) == {"CO2 scope 1 and 2", "PM25", "Population"}
     assert set(yearly["year"]) == set(range(2005, 2061))
     batches = sorted((out / "ensembles").rglob("batch-*.npz"))
     stamps = [p.stat().st_mtime_ns for p in batches]

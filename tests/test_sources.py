@@ -90,7 +90,7 @@ def test_at_most_40pct_of_non_policy_constants_are_assumptions():
     (Shanghai) from data counts as grounded in those data.
     """
     estimated = {p.name for p in load_config().cities["shanghai"][1]}
-    consts = [v for v in model_doc(MODEL_PATH).values() if v.kind == "constant" and v.sector not in ("Policy", "Control")
-              and not v.name.endswith("loop switch")]
+    consts = [v for v in model_doc(MODEL_PATH).values()
+              if v.kind == "constant" and v.sector not in ("Policy", "Control") and not v.name.endswith("loop switch")]
     assumed = [v.name for v in consts if v.comment.lower().startswith("assumption") and v.name not in estimated]
     assert len(assumed) / len(consts) <= 0.40, (len(assumed), len(consts), sorted(assumed))

@@ -207,7 +207,8 @@ def test_model_elasticities_follow_its_accounting(small_crosscheck):
         assert abs(tab.at[f"ln_{d}", "estimate"] - 1.0) < 0.25, d
     pert = small_crosscheck.perturbation.set_index("driver")
     assert abs(pert.at["energy_intensity", "elasticity"] - 1.0) < 0.15
-    assert abs(pert.at["population", "elasticity"] - 1.0) < 0.25
+    # more residents lower income per head (capital per worker falls), so the total elasticity is below 1
+    assert 0.6 < pert.at["population", "elasticity"] < 1.1
 
 
 def test_project_co2_rejects_squared_terms(small_crosscheck):

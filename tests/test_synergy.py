@@ -210,12 +210,12 @@ def _cloud_long(x, y, *, paired=False):
     """Long table: one baseline run (or one per run) and runs of 'policy' at the given (x, y)."""
     rows = []
     n = len(x)
-    base = {"CO2 emissions": 1000.0, "SO2 emissions": 500.0, "NOx emissions": 300.0, "primary PM25 emissions": 80.0}
+    base = {"CO2 scope 1 and 2": 1000.0, "SO2 emissions": 500.0, "NOx emissions": 300.0, "primary PM25 emissions": 80.0}
     for var, level in base.items():
         for r in range(n if paired else 1):
             rows.append(("c", "baseline", var, "t/Year", 2035, level, r))
     for r in range(n):
-        scen = dict(base, **{"CO2 emissions": 1000.0 * (1 + y[r]), "SO2 emissions": 500.0 * (1 + x[r])})
+        scen = dict(base, **{"CO2 scope 1 and 2": 1000.0 * (1 + y[r]), "SO2 emissions": 500.0 * (1 + x[r])})
         rows += [("c", "policy", var, "t/Year", 2035, v, r) for var, v in scen.items()]
     return pd.DataFrame(rows, columns=["city", "scenario", "variable", "unit", "year", "value", "run"])
 

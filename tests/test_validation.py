@@ -151,7 +151,7 @@ def test_halving_time_step_changes_2060_co2_less_than_1pct(doc, engine):
 def test_every_loop_switch_changes_behaviour(doc):
     base = cached_run("baseline", "shanghai", "simlin")
     switches = [v.name for v in doc.values() if v.name.endswith("loop switch")]
-    assert len(switches) == 8
+    assert len(switches) == 7
     for name in switches:
         cut = run({name: 0}, "simlin")
         change = max(np.max(np.abs(cut[c] / base[c] - 1)) for c in ("CO2 emissions", "PM25", "Population", "GDP"))
