@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="project a city under scenarios; write results.csv and figures")
     r.add_argument("--city", default=DEFAULT_CITY, help="city name or city YAML file (default: %(default)s)")
     r.add_argument("--scenario", action="append", help="scenario name or YAML file; repeatable "
-                   "(default: the six standard scenarios)")
+                   "(default: the eight standard scenarios)")
     add_output_args(r, out_help="output folder for results.csv")
     r.add_argument("--engine", choices=("pysd", "simlin"), default="pysd",
                    help="simulation engine (default: %(default)s, the reference)")

@@ -49,7 +49,8 @@ SCENARIO_DIR = _resource_dir("scenarios")
 CITY_DIR = SCENARIO_DIR / "cities"
 CALIBRATED_DIR = SCENARIO_DIR / "calibrated"
 DEFAULT_CITY = "shanghai"
-DEFAULT_SCENARIOS = ("baseline", "energy_structure", "transport", "buildings", "combined", "end_of_pipe")
+DEFAULT_SCENARIOS = ("baseline", "energy_structure", "transport", "buildings", "combined", "end_of_pipe", "neutrality",
+                     "city_plans")
 # YAML files in scenarios/ that are not scenarios: the calibration and uncertainty declarations
 NOT_SCENARIOS = frozenset({"calibration", "uncertainty"})
 

@@ -54,6 +54,7 @@ __all__ = [
     "history_panel",
     "fit_history",
     "sample_ensemble",
+    "STIRPAT_SCENARIOS",
     "model_panel",
     "fit_model_panel",
     "perturbation_elasticities",
@@ -97,6 +98,11 @@ PERTURBATIONS = {
 #: break in current-price GDP (megacity_sd/data/README.md): later years are
 #: left out of the historical fit.
 GDP_VINTAGE_BREAK = {"beijing": 2018, "tianjin": 2018}
+
+#: Scenarios of the model panel by default: the six of the first round. ``neutrality`` and
+#: ``city_plans`` change the carbon content of energy itself (capture, clean imports, hydrogen,
+#: clean fuels), which a STIRPAT fit in P, A and T cannot represent; pass them explicitly to include them.
+STIRPAT_SCENARIOS = ("baseline", "energy_structure", "transport", "buildings", "combined", "end_of_pipe")
 
 YORK_2003_NOTE = ("York, Rosa & Dietz (2003) report a population elasticity of CO2 indistinguishable from 1 "
                   "across nations (abstract; their numeric table is not on file)")
@@ -728,9 +734,9 @@ def model_panel(city: str = "shanghai", scenarios: Sequence[str] | None = None, 
         Unknown city or scenario (from :func:`megacity_sd.scenario.load_scenario`).
     """
     from .run import run
-    from .scenario import DEFAULT_SCENARIOS, load_scenario
+    from .scenario import load_scenario
 
-    names = list(scenarios or DEFAULT_SCENARIOS)
+    names = list(scenarios or STIRPAT_SCENARIOS)
     loaded = [load_scenario(s, city=city) for s in names]
     sample = sample_ensemble(n_members, seed, loaded[0]) if n_members else pd.DataFrame()
     frames, central = [], {}

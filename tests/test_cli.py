@@ -24,7 +24,7 @@ def test_run_one_city_one_scenario(tmp_path, capsys):
     assert df["year"].min() == 2005 and df["year"].max() == 2060
     co2 = df[df["variable"] == "CO2 emissions"]
     assert len(co2) == 56 and (co2["unit"] == "tCO2/Year").all()
-    assert len(list(figs.glob("beijing_*.png"))) == 6
+    assert len(list(figs.glob("beijing_*.png"))) == 7
     text = capsys.readouterr().out
     assert "peak year" in text and "transport" in text
 

@@ -318,7 +318,7 @@ def test_model_cli_outputs_and_scenario_behaviour(tmp_path, capsys):
     assert set(inter["pollutant"]) == {"CO2", "SO2", "NOx", "PM2.5", APE}
     assert_allclose(inter["interaction"], inter["delta_combined"] - inter["sum_delta_single"], rtol=1e-9, atol=1e-6)
     cross = pd.read_csv(out / "cross_elasticity.csv")
-    assert len(cross) == 5 * 2 * 12
+    assert len(cross) == (len(DEFAULT_SCENARIOS) - 1) * 2 * 12
     assert {p.name for p in figs.iterdir()} == {"shanghai_synergy.png", "shanghai_synergy_interaction.png"}
     assert not list(out.glob(".*")) and not list(figs.glob(".*"))  # no temporary files left
     assert "Co-control points in 2035" in capsys.readouterr().out
