@@ -63,10 +63,21 @@ def cmd_run(args) -> int:
         files = write_run_figures(long, args.figures)
         print(f"wrote {len(files)} figures into {args.figures}/")
     table = summary(long).reset_index()
-    print("\nSummary (CO2 territorial, Mt/yr; PM2.5 annual mean, ug/m3):")
-    print(f"{'city':<10} {'scenario':<18} {'peak year':>9} {'peak':>7} {'2030':>7} {'2060':>7} {'PM2.5 2035':>11}")
+    print("\nSummary. CO2 in Mt/yr, scope 1+2 (territorial + imported electricity) unless marked s1 or s2;")
+    print("peak year over 2020-2060; 'below 50 %' / 'below 10 %': first year under that share of 2019 (- never);")
+    print("PM2.5: annual mean concentration, ug/m3.")
+    heads = ["peak year", "CO2 2030", "CO2 2060", "s1 2060", "s2 2060", "below 50 %", "below 10 %", "PM2.5 2035"]
+    print(f"{'city':<10} {'scenario':<18}" + "".join(f"{h:>11}" for h in heads))
     for row in table.itertuples(index=False):
-        print(f"{row[0]:<10} {row[1]:<18} {row[2]:>9.0f} {row[3]:>7.1f} {row[4]:>7.1f} {row[5]:>7.1f} {row[6]:>11.1f}")
+        vals = []
+        for i, v in enumerate(row[2:]):
+            if v != v:
+                vals.append(f"{'-':>11}")
+            elif i in (0, 5, 6):
+                vals.append(f"{v:>11.0f}")
+            else:
+                vals.append(f"{v:>11.1f}")
+        print(f"{row[0]:<10} {row[1]:<18}" + "".join(vals))
     return 0
 
 
