@@ -954,6 +954,9 @@ def write_calibrated(result: CalibrationResult, folder: str | Path = CALIBRATED_
         spec = _read(Path(tmp))
         for key, raw in spec.constants.items():
             _check(path, key, float(raw.value), MODEL_PATH)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # readable by the group, as the figures are (mkstemp makes 0600)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -30,12 +30,20 @@ def add_output_args(parser, *, out_help: str = "output folder for the tables", o
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
 
 
+def _file_mode() -> int:
+    """The mode an ordinary new file gets here (0666 less the umask); mkstemp would make it 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _write_csv_atomic(df, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         df.to_csv(tmp, index=False)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -203,3 +203,19 @@ def test_uncertainty_file_covers_the_ten_strongest_constants_of_a_one_at_a_time_
     top = sorted(swing, key=swing.get, reverse=True)[:10]
     declared = {p.name for p in load_uncertainty(scenario=load_scenario("baseline", city="shanghai")).parameters}
     assert set(top) <= declared, sorted(set(top) - declared)
+
+
+@pytest.mark.parametrize("city", list_cities())
+def test_history_is_reproduced_without_the_carbon_price(city):
+    """With a zero carbon price (and every new lever at its baseline path) the 2005-2019 CO2 stays within the
+    calibrated error: the new price machinery does not carry the fit of history."""
+    from megacity_sd.data import history
+
+    co2 = history(city, "co2").set_index("year")["value"]
+    years = [y for y in co2.index if 2005 <= y <= 2019]
+    base = _base_run(city).loc[years, "co2_emissions"]
+    free = _run({**dict(_base(city)), "carbon price initial value": 0, "carbon price baseline target": 0}).loc[
+        years, "co2_emissions"]
+    err_base = float(np.mean(np.abs(base / co2[years] - 1)))
+    err_free = float(np.mean(np.abs(free / co2[years] - 1)))
+    assert err_free <= err_base + 0.01, (err_base, err_free)
