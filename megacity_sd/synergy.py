@@ -889,7 +889,7 @@ def _limits(values: np.ndarray, pad: float = 0.12, min_side: float = 0.15) -> tu
     return lo, hi
 
 
-def _quadrant_frame(ax, xlim, ylim, *, pollutant_label: str = "pollutant"):
+def _quadrant_frame(ax, xlim, ylim, *, pollutant_label: str = "pollutant", co2_label: str = "CO2"):
     """Shade and label the four quadrants, draw the axes and the ET = 1 line."""
     from matplotlib.patches import Rectangle
     from matplotlib.ticker import PercentFormatter
@@ -916,7 +916,7 @@ def _quadrant_frame(ax, xlim, ylim, *, pollutant_label: str = "pollutant"):
     ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     ax.set_xlabel(f"relative change of {pollutant_label}, dP/P")
-    ax.set_ylabel("relative change of CO2, dC/C")
+    ax.set_ylabel(f"relative change of {co2_label}, dC/C")
 
 
 def plot_coordinates(table: pd.DataFrame, ax, *, pollutant: str, year: int | None = None,
@@ -955,7 +955,10 @@ def plot_coordinates(table: pd.DataFrame, ax, *, pollutant: str, year: int | Non
     ys = np.concatenate([pts["rel_change_co2"].to_numpy(float), paths["rel_change_co2"].to_numpy(float)])
     basis = set(sel["pollutant_basis"])
     label = f"{pollutant} concentration" if basis == {"concentration"} else pollutant
-    _quadrant_frame(ax, _limits(xs), _limits(ys), pollutant_label=label)
+    scopes = set(sel["note"].astype(str).str.extract(r"CO2 scope (\w+)")[0].dropna()) if "note" in sel else set()
+    co2_label = {"total": "CO2 (scope 1+2)", "1": "CO2 (scope 1)", "2": "CO2 (scope 2)"}.get(
+        next(iter(scopes)), "CO2") if len(scopes) == 1 else "CO2"
+    _quadrant_frame(ax, _limits(xs), _limits(ys), pollutant_label=label, co2_label=co2_label)
     groups = list(pd.unique(sel[color_by]))
     other = "city" if color_by == "measure" else "measure"
     show_other = sel[other].nunique() > 1
