@@ -30,6 +30,15 @@ def add_output_args(parser, *, out_help: str = "output folder for the tables", o
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
 
 
+def add_engine_arg(parser, *, what: str = "simulation engine") -> None:
+    """Declare ``--engine``: ``fast`` by default, the accelerated PySD path that equals PySD to 1e-12."""
+    from .run import DEFAULT_ENGINE, ENGINES
+
+    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                        help=f"{what}: fast (default; PySD's translation compiled to one loop, equal to PySD), "
+                             "pysd (the reference as installed, about 25x slower) or simlin (pysimlin)")
+
+
 def _file_mode() -> int:
     """The mode an ordinary new file gets here (0666 less the umask); mkstemp would make it 0600."""
     mask = os.umask(0)
@@ -51,42 +60,110 @@ def _write_csv_atomic(df, path: Path) -> Path:
     return path
 
 
+def _cities(values: list[str] | None) -> list[str]:
+    """The cities of a repeatable ``--city`` (``all``: every shipped city); the same city twice is refused."""
+    from .errors import UserInputError
+    from .scenario import DEFAULT_CITY, list_cities
+
+    cities = []
+    for value in values or [DEFAULT_CITY]:
+        for city in (list_cities() if value == "all" else [value]):
+            if city in cities:
+                raise UserInputError(f"--city {city}: given twice; allowed: each city once")
+            cities.append(city)
+    return cities
+
+
+def load_scenarios(names: list[str], cities: list[str], *, add_baseline: bool = True) -> list:
+    """Resolve every (city, scenario) before anything runs, refusing duplicates.
+
+    Parameters
+    ----------
+    names : list of str
+        Scenario names or YAML files.
+    cities : list of str
+        City names or YAML files.
+    add_baseline : bool
+        Put the baseline first for each city when ``names`` lacks it, so that
+        every result can be compared with it.
+
+    Raises
+    ------
+    UserInputError
+        Bad files, two scenarios with the same name, two city files of the same city.
+    """
+    from .errors import UserInputError
+    from .scenario import load_scenario
+
+    out, seen_cities = [], {}
+    for city in cities:
+        scens = [load_scenario(name, city=city) for name in names]
+        for given, scen in zip(names, scens, strict=True):
+            first = next(g for g, s in zip(names, scens, strict=True) if s.name == scen.name)
+            if first is not given:
+                raise UserInputError(f"--scenario {given}: scenario '{scen.name}' is already given ({first}); "
+                                     "allowed: each scenario once (a copied file needs its own 'name:')")
+        if scens[0].city in seen_cities:
+            raise UserInputError(f"--city {city}: city '{scens[0].city}' is already given "
+                                 f"({seen_cities[scens[0].city]}); allowed: each city once")
+        seen_cities[scens[0].city] = city
+        if add_baseline and "baseline" not in {s.name for s in scens}:
+            scens.insert(0, load_scenario("baseline", city=city))
+        out += scens
+    return out
+
+
 def cmd_run(args) -> int:
-    from .indicators import evaluate, summary
+    from .indicators import against_baseline, evaluate, summary
     from .run import run_long
-    from .scenario import DEFAULT_SCENARIOS, load_scenario
+    from .scenario import DEFAULT_SCENARIOS
 
     names = args.scenario or list(DEFAULT_SCENARIOS)
     # validate everything before running anything, so bad input leaves nothing behind
-    scenarios = [load_scenario(name, city=args.city) for name in names]
-    print(f"megacity-sd: {scenarios[0].city}, {len(scenarios)} scenario(s), engine {args.engine}", flush=True)
+    scenarios = load_scenarios(names, _cities(args.city))
+    cities = list(dict.fromkeys(s.city for s in scenarios))
+    added = " (baseline added for comparison)" if len(scenarios) > len(names) * len(cities) else ""
+    print(f"megacity-sd: {', '.join(cities)}; {len(scenarios) // len(cities)} scenario(s){added}; "
+          f"engine {args.engine}", flush=True)
     long = run_long(scenarios, engine=args.engine, progress=True)
+    ev = against_baseline(evaluate(long))
     out = Path(args.out)
     results = _write_csv_atomic(long, out / "results.csv")
-    _write_csv_atomic(evaluate(long), out / "indicators.csv")
-    print(f"wrote {results} ({len(long)} rows) and {out / 'indicators.csv'}")
+    _write_csv_atomic(ev, out / "indicators.csv")
+    print(f"wrote {results} ({len(long)} rows) and {out / 'indicators.csv'} (with the change against baseline)")
     if not args.no_figures:
         from .plotting import write_run_figures
 
         files = write_run_figures(long, args.figures)
         print(f"wrote {len(files)} figures into {args.figures}/")
-    table = summary(long).reset_index()
-    print("\nSummary. CO2 in Mt/yr, scope 1+2 (territorial + imported electricity) unless marked s1 or s2;")
-    print("peak year over 2020-2060; 'below 50 %' / 'below 10 %': first year under that share of 2019 (- never);")
-    print("PM2.5: annual mean concentration, ug/m3.")
-    heads = ["peak year", "CO2 2030", "CO2 2060", "s1 2060", "s2 2060", "below 50 %", "below 10 %", "PM2.5 2035"]
-    print(f"{'city':<10} {'scenario':<18}" + "".join(f"{h:>11}" for h in heads))
-    for row in table.itertuples(index=False):
-        vals = []
-        for i, v in enumerate(row[2:]):
-            if v != v:
-                vals.append(f"{'-':>11}")
-            elif i in (0, 5, 6):
-                vals.append(f"{v:>11.0f}")
-            else:
-                vals.append(f"{v:>11.1f}")
-        print(f"{row[0]:<10} {row[1]:<18}" + "".join(vals))
+    _print_summary(summary(long))
     return 0
+
+
+def _print_summary(table) -> None:
+    """The run summary: a few indicators per city and scenario, and CO2 and PM2.5 against baseline."""
+    print("\nSummary. CO2: Mt/yr, scope 1+2 (territorial + imported electricity) unless marked s1 or s2;")
+    print("peak: the projection's peak year over 2020-2060 (the historical peak is in indicators.csv);")
+    print("'<50 %' / '<10 %': first year CO2 is under that share of 2019 (- never); PM2.5: annual mean")
+    print("concentration, ug/m3; 'vs base': change against the same city's baseline, %.")
+    heads = ["peak", "CO2 2030", "vs base", "CO2 2060", "vs base", "s1 2060", "s2 2060", "<50 %", "<10 %",
+             "PM2.5 2035", "vs base"]
+    cols = ["CO2 peak year", "CO2 in 2030", None, "CO2 in 2060", None, "scope 1 CO2 in 2060",
+            "scope 2 CO2 in 2060", "year CO2 below 50% of 2019", "year CO2 below 10% of 2019", "PM2.5 in 2035", None]
+    years = {"CO2 peak year", "year CO2 below 50% of 2019", "year CO2 below 10% of 2019"}
+    width = [6, 9, 8, 9, 8, 8, 8, 6, 6, 11, 8]
+    print(f"{'city':<10} {'scenario':<18}" + "".join(f"{h:>{w}}" for h, w in zip(heads, width, strict=True)))
+    for (city, scen), row in table.iterrows():
+        base = table.loc[(city, "baseline")] if (city, "baseline") in table.index else None
+        vals, last = [], None
+        for col, w in zip(cols, width, strict=True):
+            if col is None:  # change of the previous column against baseline
+                v = float("nan") if base is None or not base[last] else 100.0 * (row[last] / base[last] - 1.0)
+                vals.append(f"{'-':>{w}}" if v != v else f"{v:>+{w}.0f}")
+                continue
+            last, v = col, row[col]
+            vals.append(f"{'-':>{w}}" if v != v else (f"{v:>{w}.0f}" if col in years else f"{v:>{w}.1f}"))
+        print(f"{city:<10} {scen:<18}" + "".join(vals))
 
 
 def cmd_scenarios(args) -> int:
@@ -125,12 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "a system-dynamics model, its scenarios and analyses.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="project a city under scenarios; write results.csv and figures")
-    r.add_argument("--city", default=DEFAULT_CITY, help="city name or city YAML file (default: %(default)s)")
+    r.add_argument("--city", action="append", help=f"city name or city YAML file; repeatable; 'all' for every "
+                   f"city (default: {DEFAULT_CITY})")
     r.add_argument("--scenario", action="append", help="scenario name or YAML file; repeatable "
-                   "(default: the eight standard scenarios)")
+                   "(default: the eight standard scenarios; the baseline is added when missing)")
     add_output_args(r, out_help="output folder for results.csv")
-    r.add_argument("--engine", choices=("pysd", "simlin"), default="pysd",
-                   help="simulation engine (default: %(default)s, the reference)")
+    add_engine_arg(r)
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("scenarios", help="list scenarios, cities and levers with units, ranges, defaults")
     s.add_argument("--all", action="store_true", help="list every model constant, not only the levers")
@@ -153,12 +230,57 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_output_folder(path: str | Path, option: str) -> None:
+    """Check, before any run, that a folder can receive outputs; create nothing.
+
+    The folder must exist and be writable, or be creatable: its nearest
+    existing ancestor must be a writable folder. Writability is probed by
+    creating and removing a temporary file (permission bits say nothing for
+    root or on a read-only file system).
+
+    Raises
+    ------
+    UserInputError
+        A file where a folder is needed, or a folder that cannot be written.
+    """
+    from .errors import UserInputError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserInputError(f"{option} {path}: is a file; allowed: a folder (existing or to be created)")
+    anc = p if p.exists() else next((a for a in p.absolute().parents if a.exists()), None)
+    if anc is None or not anc.is_dir():
+        raise UserInputError(f"{option} {path}: cannot be created ({anc} is a file); allowed: a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".megacity-sd-probe.", dir=anc)
+    except OSError as err:
+        what = "folder" if anc == p else f"folder {anc}, where it would be created,"
+        raise UserInputError(f"{option} {path}: {what} is not writable ({err.strerror}); "
+                             "allowed: a folder you can write to") from None
+    os.close(fd)
+    os.remove(probe)
+
+
+def _check_outputs(args) -> None:
+    """The output folders a subcommand will write, checked before it runs anything."""
+    if getattr(args, "out", None):
+        check_output_folder(args.out, "--out")
+    if getattr(args, "figures", None) and not getattr(args, "no_figures", False):
+        check_output_folder(args.figures, "--figures")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``megacity-sd`` console script."""
+    """Entry point of the ``megacity-sd`` console script.
+
+    Returns the exit code: 0 done, 2 bad input (one line on stderr, nothing
+    written). Ctrl-C propagates as :class:`KeyboardInterrupt` (the console
+    script turns it into one line and exit code 130).
+    """
     from .errors import UserInputError
 
     args = build_parser().parse_args(argv)
     try:
+        _check_outputs(args)
         return args.func(args)
     except UserInputError as err:
         sys.stderr.write(f"megacity-sd: {err}\n")
@@ -172,9 +294,18 @@ def console_main() -> int:
     the program's own process, and not in :func:`main`, which tests and other
     Python code call in theirs.
     """
+    from .errors import Interrupted
+
     if hasattr(signal, "SIGPIPE"):  # `megacity-sd scenarios | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    return main()
+    try:
+        return main()
+    except Interrupted as err:
+        sys.stderr.write(f"megacity-sd: interrupted; {err}\n")
+    except KeyboardInterrupt:
+        sys.stderr.write("megacity-sd: interrupted; every file is written whole or not at all, "
+                         "so none is half-written\n")
+    return 130
 
 
 if __name__ == "__main__":

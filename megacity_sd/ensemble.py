@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import UserInputError
+from .errors import Interrupted, UserInputError
 from .indicators import INDICATORS, indicator_matrix
 from .model import MODEL_PATH, canonical, model_doc
 
@@ -237,7 +237,8 @@ def _evaluate_task(spec: _Spec, rows: np.ndarray, values: np.ndarray) -> dict:
 
 
 def _init_worker(spec: _Spec) -> None:
-    """Load the model once per worker process."""
+    """Load the model once per worker process; Ctrl-C is the parent's to handle."""
+    _ignore_sigint()
     warnings.simplefilter("ignore")
     if isinstance(spec.engine, str):
         _model(spec.engine, _resolve_model(spec.mdl_path, spec.model_sha), spec.time_step, spec.py_path)
@@ -378,7 +379,15 @@ class DaskRunner:
 
 
 def _init_worker_quiet() -> None:
+    _ignore_sigint()
     warnings.simplefilter("ignore")
+
+
+def _ignore_sigint() -> None:
+    """Workers ignore Ctrl-C (the terminal sends it to the whole process group): the parent stops them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # ----------------------------------------------------------------------------- storage
@@ -689,7 +698,10 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
     todo = deque((b, np.arange(b * bs, min(n, (b + 1) * bs)), 0) for b in range(n_batches) if b not in stored)
     stats = {"runs": n, "batches": n_batches, "batch_size": bs, "batches_stored": n_stored_batches,
              "batches_computed": 0, "runs_computed": 0, "failed_attempts": 0}
-    bar = _progress(progress, n, sum(len(s["rows"]) for s in stored.values()), label)
+    n_reused = sum(len(s["rows"]) for s in stored.values())
+    if progress and n_reused:
+        print(f"{label}: resuming; {n_reused} of {n} runs reused from {out_dir}", flush=True)
+    bar = _progress(progress, n, n_reused, label)
     # parts of batches under isolation: batch -> list of results; failures per batch
     parts: dict[int, list[dict]] = {}
     remaining: dict[int, int] = {}
@@ -746,6 +758,10 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
                     (isolation if isolated else todo).appendleft((b, rows, attempt))
                 inflight.clear()
                 runner.restart()
+    except KeyboardInterrupt:
+        kept = sum(len(s["rows"]) for s in stored.values())
+        raise Interrupted(f"{kept} of {n} runs of {label} kept in {out_dir}; run the same command to resume") \
+            from None
     finally:
         for fut in inflight:
             fut.cancel()

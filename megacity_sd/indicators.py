@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Indicator", "INDICATORS", "SUMMARY", "KEY_INDICATORS", "indicator_matrix", "evaluate", "summary",
-           "by_name"]
+           "against_baseline", "by_name"]
 
 REDUCTIONS = ("peak_year", "peak", "at", "sum", "first_below")
 
@@ -183,6 +183,33 @@ def evaluate(long: pd.DataFrame, indicators=INDICATORS) -> pd.DataFrame:
         vals = indicator_matrix(years, {i.variable: wide[i.variable].to_numpy() for i in indicators}, indicators)[0]
         rows += [(city, scen, ind.name, ind.unit, float(v)) for ind, v in zip(indicators, vals, strict=True)]
     return pd.DataFrame(rows, columns=["city", "scenario", "indicator", "unit", "value"])
+
+
+def against_baseline(ev: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
+    """Add each indicator's change against the same city's baseline scenario.
+
+    Parameters
+    ----------
+    ev : pandas.DataFrame
+        Output of :func:`evaluate` (columns ``city, scenario, indicator, unit, value``).
+    baseline : str
+        Name of the reference scenario.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ev`` with columns ``baseline`` (the baseline's value), ``change``
+        (value - baseline, in the indicator's unit; years for year
+        indicators) and ``change_pct`` (100 * change / baseline; NaN for year
+        indicators and where the baseline is 0). NaN everywhere for a city
+        without the baseline scenario.
+    """
+    base = ev.loc[ev["scenario"] == baseline, ["city", "indicator", "value"]].rename(columns={"value": "baseline"})
+    out = ev.merge(base, on=["city", "indicator"], how="left")
+    out["change"] = out["value"] - out["baseline"]
+    ratio = out["change"] / out["baseline"].where(out["baseline"] != 0)
+    out["change_pct"] = (100.0 * ratio).where(out["unit"] != "year")
+    return out
 
 
 #: Eight indicators for figures that show one panel per indicator (sensitivity, knock-outs).

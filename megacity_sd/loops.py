@@ -41,7 +41,6 @@ first; every loop through the link is listed as cut by the switch.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import textwrap
 from collections import defaultdict, deque
@@ -53,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import UserInputError
+from .errors import UserInputError, suggest
 from .model import MODEL_PATH, canonical, model_doc
 
 __all__ = [
@@ -554,10 +553,9 @@ def resolve_variable(name: str, mdl_path: str | Path = MODEL_PATH) -> str:
     key = canonical(name)
     if key in doc and doc[key].sector != "Control":
         return key
-    close = difflib.get_close_matches(key, [k for k, v in doc.items() if v.sector != "Control"], n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(repr(doc[c].name) for c in close)}?" if close else \
-        "see 'megacity-sd scenarios --all' and sd_models/README.md"
-    raise UserInputError(f"unknown variable '{name}'; allowed: a model variable name ({hint})")
+    hint = suggest(name, [v.name for v in doc.values() if v.sector != "Control"], key=canonical) or \
+        " (see 'megacity-sd scenarios --all' and sd_models/README.md)"
+    raise UserInputError(f"unknown variable '{name}'; allowed: a model variable name{hint}")
 
 
 def output_loops(analysis: LoopAnalysis, output: str) -> tuple[list[str], list[str]]:

@@ -13,6 +13,7 @@ import re
 import warnings
 from pathlib import Path
 
+from .cli import add_engine_arg
 from .errors import UserInputError
 
 __all__ = ["add_parser", "cmd_loops", "cmd_explain", "cmd_diagrams"]
@@ -130,8 +131,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--figures", default="figures/loops", help="folder for the figures (default: %(default)s)")
     p.add_argument("--knockout", action="store_true", help="cut each named loop with its switch and report "
                    "the effect on CO2 peak year, cumulative CO2 2021-2060, PM2.5 in 2035, population in 2060")
-    p.add_argument("--engine", choices=("pysd", "simlin"), default="pysd",
-                   help="engine for the knock-out runs (default: %(default)s, the reference)")
+    add_engine_arg(p, what="engine for the knock-out runs")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds allowed for pysimlin's loop discovery (default: %(default)s)")
     p.set_defaults(func=cmd_loops)

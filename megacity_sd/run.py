@@ -1,4 +1,4 @@
-"""One run interface over two engines, PySD (the reference) and pysimlin.
+"""One run interface over three engines: PySD (the reference), its accelerated path, and pysimlin.
 
 A run takes a resolved :class:`~megacity_sd.scenario.Scenario` and returns the
 model's trajectories; :func:`to_long` turns them into the project's long table
@@ -17,9 +17,10 @@ import pandas as pd
 from .model import MODEL_PATH, canonical, load_pysd, load_simlin, model_doc
 from .scenario import Scenario
 
-__all__ = ["ENGINES", "LONG_COLUMNS", "run", "to_long", "run_long", "output_variables"]
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "LONG_COLUMNS", "run", "to_long", "run_long", "output_variables"]
 
-ENGINES = ("pysd", "simlin")
+ENGINES = ("fast", "pysd", "simlin")
+DEFAULT_ENGINE = "fast"
 LONG_COLUMNS = ["city", "scenario", "variable", "unit", "year", "value"]
 
 
@@ -43,6 +44,12 @@ def _run_pysd(constants: dict[str, float], time_step: float | None, mdl_path: Pa
     return df
 
 
+def _run_fast(constants: dict[str, float], time_step: float | None, mdl_path: Path) -> pd.DataFrame:
+    from .pysd_fast import load_fast
+
+    return load_fast(mdl_path).run(dict(constants), output_variables(mdl_path), time_step=time_step)
+
+
 def _run_simlin(constants: dict[str, float], time_step: float | None, mdl_path: Path) -> pd.DataFrame:
     if time_step is None:
         model = _simlin_model(str(mdl_path))
@@ -57,7 +64,7 @@ def _run_simlin(constants: dict[str, float], time_step: float | None, mdl_path: 
     return pd.DataFrame({n: res[canonical(n)].to_numpy() for n in names}, index=res.index)
 
 
-def run(scenario: Scenario | dict[str, float] | None = None, engine: str = "pysd", *,
+def run(scenario: Scenario | dict[str, float] | None = None, engine: str = DEFAULT_ENGINE, *,
         time_step: float | None = None, mdl_path: str | Path = MODEL_PATH) -> pd.DataFrame:
     """Simulate the model for one scenario.
 
@@ -66,8 +73,10 @@ def run(scenario: Scenario | dict[str, float] | None = None, engine: str = "pysd
     scenario : Scenario or dict or None
         Resolved scenario, or a plain mapping of model constant names to
         values, or None for the model's defaults.
-    engine : {"pysd", "simlin"}
-        Simulation engine; PySD is the reference.
+    engine : {"fast", "pysd", "simlin"}
+        Simulation engine: ``fast`` (default), PySD's own translation compiled
+        to one loop (:mod:`megacity_sd.pysd_fast`, equal to PySD to 1e-12);
+        ``pysd``, the reference as installed; ``simlin``, pysimlin.
     time_step : float, optional
         Integration step in years (default: the model's TIME STEP).
     mdl_path : str or Path
@@ -83,7 +92,7 @@ def run(scenario: Scenario | dict[str, float] | None = None, engine: str = "pysd
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     constants = scenario.constants if isinstance(scenario, Scenario) else dict(scenario or {})
     mdl_path = Path(mdl_path)
-    fn = _run_pysd if engine == "pysd" else _run_simlin
+    fn = {"fast": _run_fast, "pysd": _run_pysd, "simlin": _run_simlin}[engine]
     df = fn(constants, time_step, mdl_path)
     years = np.asarray(df.index, dtype=float)
     keep = np.isclose(years, np.round(years), atol=1e-6)
@@ -116,7 +125,7 @@ def to_long(wide: pd.DataFrame, *, city: str, scenario: str,
     return long[LONG_COLUMNS]
 
 
-def run_long(scenarios: list[Scenario], engine: str = "pysd", *, progress: bool = False,
+def run_long(scenarios: list[Scenario], engine: str = DEFAULT_ENGINE, *, progress: bool = False,
              mdl_path: str | Path = MODEL_PATH) -> pd.DataFrame:
     """Run several scenarios and return one long table."""
     frames = []

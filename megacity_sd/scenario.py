@@ -16,7 +16,7 @@ schema::
       shanghai:                  # (applied after the constants above, when run for that city)
         NEV sales target: {value: 0.5, source: "Shanghai Clean Air Action Plan 2023-2025"}
 
-Files are read with ``yaml.safe_load``; unknown keys are rejected; every
+Files are read as UTF-8 with a YAML safe loader (``1e7`` is a number); unknown keys are rejected; every
 constant must exist in the model, be a constant there, and lie within its
 Vensim ``[min,max]`` range. Constants resolve as: model defaults, then the
 city file, then the scenario and the files it extends (parents first).
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
 
-from .errors import UserInputError
+from .errors import UserInputError, suggest
 from .model import MODEL_PATH, _resource_dir, canonical, model_doc
 from .yamlfile import read_yaml_mapping
 
@@ -129,7 +129,9 @@ def _read(path: Path) -> ScenarioFile:
         return ScenarioFile.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
+        # pydantic names the union member it tried ("float", "SourcedValue"...); a user wrote none of them
+        members = {"float", "int", "str", "SourcedValue", "list[str]", "dict[str,union[float,int,SourcedValue]]"}
+        loc = ".".join(str(p) for p in first["loc"] if str(p).replace(" ", "") not in members)
         allowed = {
             "extra_forbidden": "allowed keys: name, title, description, extends, constants, cities "
                                "(and value, source, ci inside a constant)",
@@ -149,16 +151,35 @@ def _resolve_path(ref: str, base_dir: Path, kind: str) -> Path:
     path = folder / f"{ref}.yaml"
     if not path.is_file() or (kind == "scenario" and ref in NOT_SCENARIOS):
         names = list_cities() if kind == "city" else list_scenarios()
-        raise UserInputError(f"unknown {kind} '{ref}'; allowed: {', '.join(names)} (or the path of a YAML file)")
+        other, option = ("scenario", "--scenario") if kind == "city" else ("city", "--city")
+        if ref in (list_scenarios() if kind == "city" else list_cities()):
+            raise UserInputError(f"'{ref}' is a {other}, not a {kind}: give it with {option}; "
+                                 f"allowed {kind}s: {', '.join(names)}")
+        raise UserInputError(f"unknown {kind} '{ref}'{suggest(ref, names)}; allowed: {', '.join(names)} "
+                             "(or the path of a YAML file)")
     return path
+
+
+def _check_kind(path: Path, spec: ScenarioFile, kind: str) -> None:
+    """Refuse a city file given as a scenario and a scenario file given as a city."""
+    city_like = path.parent == CITY_DIR.resolve() or (spec.name in list_cities() and
+                                                      spec.name not in list_scenarios())
+    if kind == "scenario" and city_like:
+        raise UserInputError(f"{path}: a city file (name: {spec.name}), not a scenario; give it with --city")
+    scenario_like = path.parent == SCENARIO_DIR.resolve() or spec.extends is not None or bool(spec.cities) \
+        or (spec.name in list_scenarios() and spec.name not in list_cities())
+    if kind == "city" and scenario_like:
+        raise UserInputError(f"{path}: a scenario file (name: {spec.name}), not a city; give it with --scenario")
 
 
 def _check(path: Path, key: str, value: float, mdl_path: Path, prefix: str = "constants") -> str:
     doc = model_doc(mdl_path)
     var = doc.get(canonical(key))
     if var is None:
+        hint = suggest(key, [v.name for v in doc.values() if v.kind == "constant" and v.sector != "Control"],
+                       key=canonical)
         raise UserInputError(
-            f"{path}: key '{prefix}.{key}': not a model constant; "
+            f"{path}: key '{prefix}.{key}': not a model constant{hint}; "
             "allowed: the levers and constants that 'megacity-sd scenarios --all' lists")
     if var.kind != "constant" or var.sector == "Control":
         raise UserInputError(f"{path}: key '{prefix}.{key}': '{var.name}' is a {var.kind}, not a constant; "
@@ -195,9 +216,12 @@ def _apply(path: Path, kind: str, scen: Scenario, mdl_path: Path, seen: tuple[Pa
     if kind == "city" and spec.cities:
         raise UserInputError(f"{path}: key 'cities': only scenario files have settings per city; "
                              "allowed in a city file: name, title, description, constants")
+    if not seen:
+        _check_kind(path, spec, kind)
     unknown = sorted(set(spec.cities) - set(list_cities()))
     if unknown:
-        raise UserInputError(f"{path}: key 'cities.{unknown[0]}': unknown city; allowed: {', '.join(list_cities())}")
+        raise UserInputError(f"{path}: key 'cities.{unknown[0]}': unknown city{suggest(unknown[0], list_cities())}; "
+                             f"allowed: {', '.join(list_cities())}")
     parents = [spec.extends] if isinstance(spec.extends, str) else list(spec.extends or [])
     for ref in parents:
         _apply(_resolve_path(ref, path.parent, kind), kind, scen, mdl_path, (*seen, path), city)

@@ -12,25 +12,15 @@ import argparse
 import warnings
 from pathlib import Path
 
-from .cli import add_output_args
+from .cli import add_engine_arg, add_output_args
 
 __all__ = ["add_parser", "cmd_stirpat_fit", "cmd_stirpat_crosscheck", "cmd_stirpat_literature"]
 
 
 def _read_table(path: str):
-    import pandas as pd
+    from .yamlfile import read_csv_table
 
-    from .errors import UserInputError
-
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise UserInputError(f"{path}: is a folder; allowed: a CSV file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserInputError(f"{path}: not a readable CSV table ({first})") from None
+    return read_csv_table(path)
 
 
 def _columns(text: str) -> list[str]:
@@ -182,8 +172,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--city", default="shanghai", help="city name or city YAML file (default: %(default)s)")
     c.add_argument("--members", type=int, default=40, help="seeded ensemble members (default: %(default)s)")
     c.add_argument("--seed", type=int, default=1, help="seed of the ensemble (default: %(default)s)")
-    c.add_argument("--engine", choices=("pysd", "simlin"), default="simlin",
-                   help="simulation engine (default: %(default)s; both agree to 1e-6, simlin is ~400x faster)")
+    add_engine_arg(c)
     add_output_args(c)
     c.set_defaults(func=cmd_stirpat_crosscheck)
 

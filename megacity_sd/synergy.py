@@ -1093,13 +1093,9 @@ def plot_ensemble(cloud: EnsembleCloud, ax, *, color: str | None = None, label: 
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, IsADirectoryError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserInputError(f"{path}: not a readable CSV table ({first})") from None
+    from .yamlfile import read_csv_table
+
+    return read_csv_table(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
 
 
 def _check_columns(df: pd.DataFrame, path: Path, required: Sequence[str], optional: Sequence[str]) -> None:

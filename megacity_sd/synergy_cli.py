@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cli import add_output_args
+from .cli import add_engine_arg, add_output_args
 from .errors import UserInputError
 
 __all__ = ["add_parser", "cmd_synergy"]
@@ -76,8 +76,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    f"(default: {', '.join(_SINGLES)})")
     s.add_argument("--zero-tol", type=float, default=1e-9, help="a relative change within +-this is zero "
                    "(default: %(default)g)")
-    s.add_argument("--engine", choices=("pysd", "simlin"), default="pysd",
-                   help="simulation engine (default: %(default)s, the reference)")
+    add_engine_arg(s)
     s.add_argument("--scope", choices=("1", "2", "total"), default="total",
                    help="CO2 on the y axis of model runs: territorial scope 1, scope 2 of imported electricity, "
                         "or total = scope 1+2 (default: %(default)s, so that imports never pass for cuts)")

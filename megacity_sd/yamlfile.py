@@ -1,18 +1,78 @@
-"""Reading a YAML mapping from a user file, with one-line errors."""
+"""Reading user files: YAML mappings and text, with one-line errors.
+
+Text is read as UTF-8 (a byte-order mark is allowed). A file in another
+encoding (GBK/GB18030, the default of many Chinese Windows editors, or
+Latin-1) is refused with one line saying how to save it as UTF-8, and a binary
+file is refused as such: guessing an encoding could silently change names.
+YAML numbers are read as a user writes them: ``1e7``, ``3e+07`` and
+``10_000`` are numbers (YAML 1.1, which PyYAML follows, reads ``1e7`` as a
+string).
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
 from .errors import UserInputError
 
-__all__ = ["read_yaml_mapping"]
+__all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "NumberLoader"]
+
+_SAVE_AS = ("save it as UTF-8 (Notepad: File > Save as > Encoding UTF-8; VS Code: 'Save with Encoding' "
+            "> UTF-8)")
+
+
+def read_text(path: str | Path) -> str:
+    """The text of a user file, read as UTF-8 (with or without a byte-order mark).
+
+    Raises
+    ------
+    UserInputError
+        Missing or unreadable file, a binary file, or text that is not UTF-8
+        (naming GB18030/GBK when the bytes read as that).
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UserInputError(f"{path}: is a folder; allowed: a file") from None
+    except OSError as err:
+        raise UserInputError(f"{path}: cannot read ({err.strerror})") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserInputError(f"{path}: UTF-16 text; allowed: UTF-8 text, so {_SAVE_AS}")
+    if b"\x00" in raw:
+        raise UserInputError(f"{path}: a binary file, not text; allowed: a UTF-8 text file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        where = f"byte {err.start + 1}, line {line}"
+        try:
+            raw.decode("gb18030")
+            guess = "it reads as GBK/GB18030 (Chinese Windows)"
+        except UnicodeDecodeError:
+            guess = "it is in another encoding (such as Latin-1)"
+        raise UserInputError(f"{path}: not UTF-8 at {where}: {guess}; {_SAVE_AS}") from None
+
+
+class NumberLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e7``-style floats (YAML 1.2) as numbers."""
+
+
+NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)
+                |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                |[-+]?\.(?:inf|Inf|INF)
+                |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
 
 
 def read_yaml_mapping(path: str | Path, expected: str) -> dict:
-    """Read a YAML file (``yaml.safe_load``) that must hold a mapping.
+    """Read a YAML file (safe loader, ``1e7`` a number) that must hold a mapping.
 
     Parameters
     ----------
@@ -25,17 +85,12 @@ def read_yaml_mapping(path: str | Path, expected: str) -> dict:
     Raises
     ------
     UserInputError
-        Missing or unreadable file, malformed YAML (with line and column), or
-        a top level that is not a mapping.
+        Missing, unreadable, binary or non-UTF-8 file, malformed YAML (with
+        line and column), or a top level that is not a mapping.
     """
+    text = read_text(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: file not found") from None
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=NumberLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -44,3 +99,23 @@ def read_yaml_mapping(path: str | Path, expected: str) -> dict:
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: expected a mapping {expected}")
     return data
+
+
+def read_csv_table(path: str | Path, **kwargs):
+    """Read a user's CSV table (UTF-8, as :func:`read_text`) with ``pandas.read_csv(**kwargs)``.
+
+    Raises
+    ------
+    UserInputError
+        Everything :func:`read_text` refuses, and a file pandas cannot parse.
+    """
+    import io
+
+    import pandas as pd
+
+    text = read_text(path)
+    try:
+        return pd.read_csv(io.StringIO(text), **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserInputError(f"{path}: not a readable CSV table ({first})") from None

@@ -20,13 +20,22 @@ def test_run_one_city_one_scenario(tmp_path, capsys):
     assert code == 0
     df = pd.read_csv(out / "results.csv")
     assert list(df.columns) == ["city", "scenario", "variable", "unit", "year", "value"]
-    assert set(df["scenario"]) == {"transport"} and set(df["city"]) == {"beijing"}
+    # the baseline is added for comparison when the scenarios given lack it
+    assert set(df["scenario"]) == {"baseline", "transport"} and set(df["city"]) == {"beijing"}
     assert df["year"].min() == 2005 and df["year"].max() == 2060
-    co2 = df[df["variable"] == "CO2 emissions"]
+    co2 = df[(df["variable"] == "CO2 emissions") & (df["scenario"] == "transport")]
     assert len(co2) == 56 and (co2["unit"] == "tCO2/Year").all()
     assert len(list(figs.glob("beijing_*.png"))) == 7
     text = capsys.readouterr().out
-    assert "peak year" in text and "transport" in text
+    assert "baseline added for comparison" in text and "vs base" in text
+    row = next(line for line in text.splitlines() if line.startswith("beijing    transport"))
+    ind = pd.read_csv(out / "indicators.csv")
+    got = ind[(ind["scenario"] == "transport") & (ind["indicator"] == "CO2 in 2060")].iloc[0]
+    # the printed change against baseline is the table's, which is value / baseline - 1
+    assert got["change_pct"] == pytest.approx(100 * (got["value"] / got["baseline"] - 1), rel=1e-12)
+    assert f"{got['change_pct']:+.0f}" in row.split()
+    base = ind[ind["scenario"] == "baseline"]
+    assert (base["change"].dropna().abs() < 1e-12).all() and base["value"].isna().sum() == base["change"].isna().sum()
 
 
 def test_run_scenario_from_a_file(tmp_path):
