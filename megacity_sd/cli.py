@@ -98,11 +98,12 @@ def load_scenarios(names: list[str], cities: list[str], *, add_baseline: bool = 
     out, seen_cities = [], {}
     for city in cities:
         scens = [load_scenario(name, city=city) for name in names]
-        for given, scen in zip(names, scens, strict=True):
-            first = next(g for g, s in zip(names, scens, strict=True) if s.name == scen.name)
-            if first is not given:
-                raise UserInputError(f"--scenario {given}: scenario '{scen.name}' is already given ({first}); "
-                                     "allowed: each scenario once (a copied file needs its own 'name:')")
+        for i, scen in enumerate(scens):
+            first = next(j for j, s in enumerate(scens) if s.name == scen.name)
+            if first != i:
+                raise UserInputError(f"--scenario {names[i]}: scenario '{scen.name}' is already given "
+                                     f"({names[first]}); allowed: each scenario once (a copied file needs its "
+                                     "own 'name:')")
         if scens[0].city in seen_cities:
             raise UserInputError(f"--city {city}: city '{scens[0].city}' is already given "
                                  f"({seen_cities[scens[0].city]}); allowed: each city once")
