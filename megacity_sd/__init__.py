@@ -5,11 +5,23 @@ its constants; runs return one long table ``city, scenario, variable, unit,
 year, value``.
 """
 
-from .errors import UserInputError
-from .indicators import INDICATORS, Indicator, evaluate, summary
-from .model import MODEL_PATH, model_doc
-from .run import ENGINES, run, run_long, to_long
-from .scenario import DEFAULT_SCENARIOS, Scenario, load_scenario
+import importlib
+
+# Names are imported on first use (PEP 562), so that `megacity-sd explain` and
+# `import megacity_sd.errors` do not pay for pandas, PySD and statsmodels.
+_EXPORTS = {
+    "UserInputError": "errors", "INDICATORS": "indicators", "Indicator": "indicators", "evaluate": "indicators",
+    "summary": "indicators", "MODEL_PATH": "model", "model_doc": "model", "ENGINES": "run", "run": "run",
+    "run_long": "run", "to_long": "run", "DEFAULT_SCENARIOS": "scenario", "Scenario": "scenario",
+    "load_scenario": "scenario",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_SCENARIOS",

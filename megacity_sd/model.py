@@ -8,6 +8,7 @@ outside the source tree, and loads it for PySD or pysimlin.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -142,6 +143,11 @@ def _sectors(text: str) -> dict[str, str]:
 def model_doc(mdl_path: str | Path = MODEL_PATH) -> dict[str, Variable]:
     """Declarations of every model variable, keyed by canonical name.
 
+    Parsing with PySD's Vensim parser takes seconds, so the result is kept in
+    :func:`cache_dir` as JSON keyed by the hash of the model text and the PySD
+    version (written to a temporary name, then renamed); an unwritable cache
+    only costs the parse.
+
     Parameters
     ----------
     mdl_path : str or Path
@@ -151,6 +157,31 @@ def model_doc(mdl_path: str | Path = MODEL_PATH) -> dict[str, Variable]:
     -------
     dict of str to Variable
     """
+    import json
+    from importlib.metadata import version
+
+    pysd_version = version("pysd")
+    mdl_path = Path(mdl_path)
+    key = hashlib.sha256(mdl_path.read_bytes() + f"doc-1 {pysd_version}".encode()).hexdigest()[:16]
+    cached = cache_dir() / "doc" / f"{mdl_path.stem}-{key}.json"
+    try:
+        rows = json.loads(cached.read_text(encoding="utf-8"))
+        return {k: Variable(**{**v, "limits": tuple(v["limits"]) if v["limits"] else None}) for k, v in rows.items()}
+    except (OSError, ValueError, TypeError):
+        pass
+    out = _parse_doc(mdl_path)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cached.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({k: dataclasses.asdict(v) for k, v in out.items()}, fh)
+        os.replace(tmp, cached)
+    except OSError:
+        pass
+    return out
+
+
+def _parse_doc(mdl_path: Path) -> dict[str, Variable]:
     from pysd.translators.vensim.vensim_file import VensimFile
 
     vf = VensimFile(Path(mdl_path))

@@ -14,6 +14,11 @@ from pathlib import Path
 
 from .cli import add_engine_arg, add_output_args
 
+# The choices of megacity_sd.stirpat (METHODS, COV_TYPES), written here so that building the parser does not
+# import statsmodels (a second per command); tests/test_stirpat.py checks they agree.
+METHODS = ("ols", "ridge")
+COV_TYPES = ("nonrobust", "HC1", "cluster", "hac-panel")
+
 __all__ = ["add_parser", "cmd_stirpat_fit", "cmd_stirpat_crosscheck", "cmd_stirpat_literature"]
 
 
@@ -144,8 +149,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The ``stirpat`` parser.
     """
-    from .stirpat import COV_TYPES, METHODS
-
     p = subparsers.add_parser("stirpat", help="STIRPAT regression and the cross-check of the model's CO2")
     sub = p.add_subparsers(dest="stirpat_command", required=True, metavar="{fit,crosscheck,literature}")
 

@@ -237,3 +237,32 @@ def test_interrupted_ensemble_keeps_batches_and_resumes(tmp_path, capsys):
                        progress=True)
     assert "demo: resuming; 2 of 4 runs reused" in capsys.readouterr().out
     assert res.stats["batches_stored"] == 1 and res.stats["runs_computed"] == 2
+
+
+# ----------------------------------------------------------------------------- look-ups
+
+
+def test_model_doc_cache_equals_the_parse(tmp_path, monkeypatch):
+    """Name look-ups read the parsed declarations from a cache; it must hold exactly what the parser gives."""
+    from megacity_sd import model
+
+    monkeypatch.setenv("MEGACITY_SD_CACHE", str(tmp_path))
+    model.model_doc.cache_clear()
+    try:
+        first = model.model_doc()  # parses and writes the cache
+        assert len(list((tmp_path / "doc").glob("megacity-*.json"))) == 1
+        model.model_doc.cache_clear()
+        again = model.model_doc()  # reads it
+        assert again == first == model._parse_doc(model.MODEL_PATH)
+        (next((tmp_path / "doc").glob("*.json"))).write_text("{broken", encoding="utf-8")
+        model.model_doc.cache_clear()
+        assert model.model_doc() == first  # a broken cache costs a parse, never a wrong answer
+    finally:
+        model.model_doc.cache_clear()
+
+
+def test_lookup_commands_do_not_import_the_heavy_libraries():
+    code = ("import sys; from megacity_sd.cli import main; main(['explain', 'Population']); "
+            "print(sorted(m for m in ('statsmodels', 'pysd', 'SALib', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

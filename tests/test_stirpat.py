@@ -303,3 +303,9 @@ def test_bad_input_exit_2_one_line(tmp_path, args, words):
     out = tmp_path / "out"
     run_cli_expecting_bad_input(["stirpat", *args, "--out", str(out)], words)
     assert not out.exists()
+
+
+def test_cli_choices_are_the_librarys():
+    from megacity_sd import stirpat, stirpat_cli
+
+    assert stirpat_cli.METHODS == stirpat.METHODS and stirpat_cli.COV_TYPES == stirpat.COV_TYPES
