@@ -28,6 +28,25 @@ def add_output_args(parser, *, out_help: str = "output folder for the tables", o
     parser.add_argument("--out", default=out_default, help=f"{out_help} (default: %(default)s)")
     parser.add_argument("--figures", default="figures", help=f"{figures_help} (default: %(default)s)")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    add_figure_format_args(parser)
+
+
+def add_figure_format_args(parser) -> None:
+    """Declare ``--format`` and ``--dpi`` of the figures a subcommand writes."""
+    parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png",
+                        help="figure file format (default: %(default)s)")
+    parser.add_argument("--dpi", type=_dpi, default=150, help="figure resolution, dots per inch, 50-600 "
+                        "(default: %(default)s)")
+
+
+def _dpi(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; allowed: 50-600") from None
+    if not 50 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"{value} out of range; allowed: 50-600")
+    return value
 
 
 def add_engine_arg(parser, *, what: str = "simulation engine") -> None:
@@ -114,6 +133,33 @@ def load_scenarios(names: list[str], cities: list[str], *, add_baseline: bool = 
     return out
 
 
+def wide_results(long):
+    """The long table as one row per ``city, scenario, variable, unit`` and one column per year (for a workbook)."""
+    wide = long.pivot_table(index=["city", "scenario", "variable", "unit"], columns="year", values="value",
+                            sort=False)
+    wide.columns = [int(c) for c in wide.columns]
+    return wide.reset_index()
+
+
+def write_workbook(sheets: dict, path: Path) -> Path:
+    """Write data frames as the sheets of an Excel workbook, to a temporary name then renamed."""
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".xlsx", dir=path.parent)
+    os.close(fd)
+    try:
+        with pd.ExcelWriter(tmp, engine="xlsxwriter") as book:
+            for name, df in sheets.items():
+                df.to_excel(book, sheet_name=name, index=False, freeze_panes=(1, 0))
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
 def cmd_run(args) -> int:
     from .indicators import against_baseline, evaluate, summary
     from .run import run_long
@@ -132,6 +178,9 @@ def cmd_run(args) -> int:
     results = _write_csv_atomic(long, out / "results.csv")
     _write_csv_atomic(ev, out / "indicators.csv")
     print(f"wrote {results} ({len(long)} rows) and {out / 'indicators.csv'} (with the change against baseline)")
+    if args.xlsx:
+        book = write_workbook({"indicators": ev, "results": wide_results(long)}, out / "results.xlsx")
+        print(f"wrote {book} (sheets: indicators; results, one row per variable and one column per year)")
     if not args.no_figures:
         from .plotting import write_run_figures
 
@@ -139,6 +188,14 @@ def cmd_run(args) -> int:
         print(f"wrote {len(files)} figures into {args.figures}/")
     _print_summary(summary(long))
     return 0
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (wide East Asian characters take two)."""
+    import unicodedata
+
+    cols = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(width - cols, 0)
 
 
 def _print_summary(table) -> None:
@@ -164,7 +221,7 @@ def _print_summary(table) -> None:
                 continue
             last, v = col, row[col]
             vals.append(f"{'-':>{w}}" if v != v else (f"{v:>{w}.0f}" if col in years else f"{v:>{w}.1f}"))
-        print(f"{city:<10} {scen:<18}" + "".join(vals))
+        print(f"{_pad(city, 10)} {_pad(scen, 18)}" + "".join(vals))
 
 
 def cmd_scenarios(args) -> int:
@@ -208,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scenario", action="append", help="scenario name or YAML file; repeatable "
                    "(default: the eight standard scenarios; the baseline is added when missing)")
     add_output_args(r, out_help="output folder for results.csv")
+    r.add_argument("--xlsx", action="store_true", help="also write results.xlsx (indicators; results by year)")
     add_engine_arg(r)
     r.set_defaults(func=cmd_run)
     s = sub.add_parser("scenarios", help="list scenarios, cities and levers with units, ranges, defaults")
@@ -228,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .sensitivity_cli import add_parser as add_sensitivity_parser
 
     add_sensitivity_parser(sub)
+    from .decompose_cli import add_parser as add_decompose_parser
+
+    add_decompose_parser(sub)
     return p
 
 
@@ -282,6 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _check_outputs(args)
+        if hasattr(args, "format"):
+            from .plotting import figure_format
+
+            with figure_format(args.format, args.dpi):
+                return args.func(args)
         return args.func(args)
     except UserInputError as err:
         sys.stderr.write(f"megacity-sd: {err}\n")

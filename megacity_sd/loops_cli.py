@@ -13,7 +13,7 @@ import re
 import warnings
 from pathlib import Path
 
-from .cli import add_engine_arg
+from .cli import add_engine_arg, add_figure_format_args
 from .errors import UserInputError
 
 __all__ = ["add_parser", "cmd_loops", "cmd_explain", "cmd_diagrams"]
@@ -132,6 +132,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--knockout", action="store_true", help="cut each named loop with its switch and report "
                    "the effect on CO2 peak year, cumulative CO2 2021-2060, PM2.5 in 2035, population in 2060")
     add_engine_arg(p, what="engine for the knock-out runs")
+    add_figure_format_args(p)
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds allowed for pysimlin's loop discovery (default: %(default)s)")
     p.set_defaults(func=cmd_loops)
@@ -147,4 +148,5 @@ def add_parser(subparsers) -> None:
     d = subparsers.add_parser("diagrams", help="stock-and-flow diagrams: one per sector and an overview of the "
                               "sectors and their links")
     d.add_argument("--out", default="figures/diagrams", help="output folder (default: %(default)s)")
+    add_figure_format_args(d)
     d.set_defaults(func=cmd_diagrams)

@@ -2,12 +2,20 @@
 
 All functions read the project's long table (``city, scenario, variable,
 unit, year, value``). :func:`write_run_figures` writes the standard set for a
-city, each PNG written to a temporary name and renamed.
+city. Every figure of the package is saved by :func:`savefig_atomic`, to a
+temporary name then renamed, in the format and resolution that
+:func:`figure_format` sets (PNG at 150 dpi by default; the command line's
+``--format`` and ``--dpi``). Text falls back to a CJK font for Chinese names:
+the first of Noto Sans CJK, Source Han Sans, WenQuanYi, SimHei, Microsoft
+YaHei, PingFang that is installed, else the Noto Sans CJK SC that the
+``mplfonts`` package ships (a test dependency; ``pip install mplfonts`` or
+Debian's ``fonts-noto-cjk`` for users).
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -18,10 +26,53 @@ import pandas as pd  # noqa: E402
 
 from .data import history, table  # noqa: E402
 
-__all__ = ["plot_lines", "plot_stack", "write_run_figures", "savefig_atomic"]
+__all__ = ["plot_lines", "plot_stack", "write_run_figures", "savefig_atomic", "figure_format", "FORMATS",
+           "cjk_font"]
 
+FORMATS = ("png", "svg", "pdf")
+_SAVE = {"format": "png", "dpi": 150}
+_CJK_NAMES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "Source Han Sans CN",
+              "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC")
+
+
+def cjk_font() -> str | None:
+    """The family name of a font with Chinese glyphs, registering mplfonts' Noto Sans CJK SC if needed."""
+    from matplotlib import font_manager
+
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    for name in _CJK_NAMES:
+        if name in have:
+            return name
+    try:
+        import mplfonts
+    except ImportError:
+        return None
+    path = Path(mplfonts.__file__).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
+    if not path.is_file():
+        return None
+    font_manager.fontManager.addfont(str(path))
+    return font_manager.FontProperties(fname=str(path)).get_name()
+
+
+_CJK = cjk_font()
 STYLE = {"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
-         "axes.spines.right": False, "font.size": 9, "legend.fontsize": 8, "legend.frameon": False}
+         "axes.spines.right": False, "font.size": 9, "legend.fontsize": 8, "legend.frameon": False,
+         # a list of families: matplotlib takes each glyph from the first family that has it
+         "font.family": ["DejaVu Sans", *([_CJK] if _CJK else [])],
+         "pdf.fonttype": 42, "svg.fonttype": "path"}
+
+
+@contextmanager
+def figure_format(fmt: str = "png", dpi: int = 150):
+    """Save the figures written inside the block as ``fmt`` (png, svg or pdf) at ``dpi`` dots per inch."""
+    if fmt not in FORMATS:
+        raise ValueError(f"figure format must be one of {FORMATS}, not {fmt!r}")
+    old = dict(_SAVE)
+    _SAVE.update(format=fmt, dpi=int(dpi))
+    try:
+        yield
+    finally:
+        _SAVE.update(old)
 COLORS = {"baseline": "#444444", "energy_structure": "#d95f02", "transport": "#1b9e77",
           "buildings": "#7570b3", "combined": "#e7298a", "end_of_pipe": "#66a61e"}
 
@@ -39,9 +90,12 @@ def plot_lines(long: pd.DataFrame, variable: str, ax, *, scale: float = 1.0, uni
     -------
     matplotlib.axes.Axes
     """
-    for scen in long["scenario"].unique():
+    scens = list(long["scenario"].unique())
+    for scen in scens:  # the baseline on top of the others, dashed, so that no scenario hides it
         s = _series(long, variable, scen) * scale
-        ax.plot(s.index, s.to_numpy(), label=scen, color=COLORS.get(scen), lw=1.4)
+        base = scen == "baseline"
+        ax.plot(s.index, s.to_numpy(), label=scen, color=COLORS.get(scen), lw=2.0 if base else 1.4,
+                ls="--" if base and len(scens) > 1 else "-", zorder=3 if base else 2)
     if hist is not None and not hist.empty:
         ax.plot(hist["year"], hist["value"] * hist_scale, "o", ms=3, color="black", label="history")
     ax.set_title(title or variable)
@@ -67,21 +121,27 @@ def plot_stack(long: pd.DataFrame, variables: dict[str, str], scenario: str, ax,
 
 
 def savefig_atomic(fig, path: Path) -> Path:
-    """Save a figure to a temporary name, then rename it into place."""
-    path = Path(path)
+    """Save a figure to a temporary name, then rename it into place.
+
+    The suffix of ``path`` becomes the format :func:`figure_format` sets
+    (``.png`` by default); the returned path is the file written.
+    """
+    path = Path(path).with_suffix(f".{_SAVE['format']}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, bbox_inches="tight")
+    fig.savefig(tmp, format=_SAVE["format"], dpi=_SAVE["dpi"], bbox_inches="tight")
     plt.close(fig)
     os.replace(tmp, path)
     return path
 
 
-def _grid(n: int, width: float = 3.2, height: float = 2.6):
-    cols = min(n, 3)
+FIGSIZE = (12.0, 7.0)  # inches: every panel grid has this size, whatever the number of scenarios
+
+
+def _grid(n: int):
+    cols = 1 if n == 1 else 2 if n <= 4 else 3 if n <= 9 else 4
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
-                             sharey=True, layout="constrained")
+    fig, axes = plt.subplots(rows, cols, figsize=FIGSIZE, squeeze=False, sharey=True, layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -139,8 +199,8 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             fig.suptitle(f"{city}: CO2 by sector (scope 1, CEADs sectors) and scope 2")
             written.append(savefig_atomic(fig, out_dir / f"{city}_co2_by_sector.png"))
             # fleet
-            fig, axes = plt.subplots(3, len(scens), figsize=(max(6.0, 2.6 * len(scens)), 7.2), squeeze=False,
-                                     sharey="row", layout="constrained")
+            fig, axes = plt.subplots(3, len(scens), figsize=(14.0, 7.5), squeeze=False, sharey="row",
+                                     layout="constrained")
             for j, scen in enumerate(scens):
                 plot_stack(lc, {"ICE cars": "ICE cars", "NEV cars": "NEV cars"}, scen, axes[0, j],
                            scale=1e-6, unit="million cars")
