@@ -386,8 +386,10 @@ def _init_worker_quiet() -> None:
 def _ignore_sigint() -> None:
     """Workers ignore Ctrl-C (the terminal sends it to the whole process group): the parent stops them."""
     import signal
+    import threading
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threading.current_thread() is threading.main_thread():  # a dask worker runs tasks in other threads
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # ----------------------------------------------------------------------------- storage

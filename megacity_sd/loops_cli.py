@@ -57,10 +57,11 @@ def cmd_loops(args) -> int:
           f"importance filter; enumeration complete: {info['enumeration_complete']}, truncated: "
           f"{info['truncated']})")
     found = {n for n in table["name"] if n}
+    print("  named loops (the model's switches cut them; --ids lists the loop ids of each):")
     for nl in analysis.named:
         ids = table.loc[table["name"] == nl.name, "loop"].tolist()
-        status = ", ".join(ids) if nl.name in found else "NOT FOUND"
-        print(f"  ({nl.polarity}) {nl.name:<34} {status}")
+        status = (", ".join(ids) if args.ids else f"{len(ids)} loop(s)") if nl.name in found else "NOT FOUND"
+        print(f"    ({nl.polarity}) {nl.name:<34} {status}")
     print(f"wrote {out / 'loops.csv'}, {out / 'dominance.csv'} and {out / 'loop_scores.csv'}")
     files = []
     with plt.rc_context(STYLE):
@@ -71,13 +72,21 @@ def cmd_loops(args) -> int:
                                 title=f"Loops driving {var}: {scen.city}, {scen.name} (Loops That Matter)")
             files.append(savefig_atomic(fig, figures / f"loop_scores_{_slug(label)}.png"))
     print(f"wrote {len(files)} figures into {figures}/")
+    paths = dict(zip(table["loop"], table["variables"], strict=True))
     for label in lp.OUTPUTS:
         rows = dom[dom["output"] == label]
-        print(f"\n  {label}: strongest loop per period (share of the output's scored loops)")
-        for r in rows.itertuples(index=False):
-            name = analysis.by_id[r.top_loop].name
-            print(f"    {r.start_year}-{r.end_year}  {r.top_loop} {r.top_polarity} {r.top_share:.2f}"
-                  + (f"  {name}" if name else ""))
+        if args.ids:
+            print(f"\n  {label}: strongest loop per period (share of the output's scored loops)")
+            for r in rows.itertuples(index=False):
+                name = analysis.by_id[r.top_loop].name
+                print(f"    {r.start_year}-{r.end_year}  {r.top_loop} {r.top_polarity} {r.top_share:.2f}"
+                      + (f"  {name}" if name else ""))
+            continue
+        print(f"\n  {label}: the loops that dominate it longest (years as the strongest loop; mean share of "
+              "the scored loops); --ids for every period")
+        for r in _dominant(rows).head(3).itertuples(index=False):
+            name = analysis.by_id[r.loop].name or _short(paths.get(r.loop, ""))
+            print(f"    {r.loop} ({r.polarity}) {r.years:>2} yr, {r.first}-{r.last}, share {r.share:.2f}  {name}")
     if args.knockout:
         ko = lp.knockouts(scen.constants, engine=args.engine, named=analysis.named)
         _write_csv_atomic(ko, out / "knockouts.csv")
@@ -89,6 +98,26 @@ def cmd_loops(args) -> int:
         wide = ko.pivot_table(index="loop", columns="indicator", values="change", sort=False)
         print(wide.round(2).to_string())
     return 0
+
+
+def _dominant(rows):
+    """Per loop that is ever the strongest: years as the strongest, first and last year, mean share."""
+    import pandas as pd
+
+    years = rows["end_year"] - rows["start_year"] + 1
+    df = pd.DataFrame({"loop": rows["top_loop"], "polarity": rows["top_polarity"], "years": years,
+                       "first": rows["start_year"], "last": rows["end_year"],
+                       "weighted": rows["top_share"] * years})
+    out = df.groupby(["loop", "polarity"], as_index=False).agg(years=("years", "sum"), first=("first", "min"),
+                                                               last=("last", "max"), weighted=("weighted", "sum"))
+    out["share"] = out["weighted"] / out["years"]
+    return out.sort_values(["years", "share"], ascending=False, kind="stable")[
+        ["loop", "polarity", "years", "first", "last", "share"]]
+
+
+def _short(path: str, width: int = 90) -> str:
+    """A loop's variable path, cut to ``width`` characters."""
+    return path if len(path) <= width else path[:width - 3].rsplit(" -> ", 1)[0] + " -> ..."
 
 
 def cmd_explain(args) -> int:
@@ -131,6 +160,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--figures", default="figures/loops", help="folder for the figures (default: %(default)s)")
     p.add_argument("--knockout", action="store_true", help="cut each named loop with its switch and report "
                    "the effect on CO2 peak year, cumulative CO2 2021-2060, PM2.5 in 2035, population in 2060")
+    p.add_argument("--ids", action="store_true", help="print the loop ids of each named loop and the strongest "
+                   "loop of every period (loops.csv and dominance.csv hold them all)")
     add_engine_arg(p, what="engine for the knock-out runs")
     add_figure_format_args(p)
     p.add_argument("--timeout", type=float, default=60.0,
