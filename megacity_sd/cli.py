@@ -1,4 +1,4 @@
-"""Command line: ``megacity-sd run | scenarios``.
+"""Command line: ``megacity-sd run | compare | scenarios`` and the subcommands of the ``*_cli`` modules.
 
 Subcommands only parse arguments and call the package's functions. Bad input
 is reported as one line on stderr with exit code 2.
@@ -224,6 +224,46 @@ def _print_summary(table) -> None:
         print(f"{_pad(city, 10)} {_pad(scen, 18)}" + "".join(vals))
 
 
+def cmd_compare(args) -> int:
+    """``megacity-sd compare``: cities side by side, totals, per capita and per GDP, one figure."""
+    from .compare import compare_series, compare_table, plot_compare
+    from .run import run_long
+
+    scenarios = load_scenarios(args.scenario or ["baseline"], _cities(args.city or ["all"]), add_baseline=False)
+    cities = list(dict.fromkeys(s.city for s in scenarios))
+    if len(cities) < 2:
+        from .errors import UserInputError
+
+        raise UserInputError("--city: compare needs two cities or more; allowed: --city NAME repeated, or --city all")
+    names = list(dict.fromkeys(s.name for s in scenarios))
+    print(f"megacity-sd compare: {', '.join(cities)}; {', '.join(names)}; engine {args.engine}", flush=True)
+    long = run_long(scenarios, engine=args.engine)
+    table = compare_table(long)
+    out = Path(args.out)
+    _write_csv_atomic(table, out / "compare.csv")
+    _write_csv_atomic(compare_series(long), out / "compare_series.csv")
+    print(f"wrote {out / 'compare.csv'} and {out / 'compare_series.csv'}")
+    if not args.no_figures:
+        import matplotlib.pyplot as plt
+
+        from .plotting import STYLE, savefig_atomic
+
+        with plt.rc_context(STYLE):
+            fig = plot_compare(long, title="Cities side by side: CO2 scope 1+2, per capita, per GDP; PM2.5")
+            path = savefig_atomic(fig, Path(args.figures) / "compare_cities.png")
+        print(f"wrote {path}")
+    for scen in names:
+        t = table[table["scenario"] == scen]
+        print(f"\n{scen}: value (rank among the cities, 1 = lowest)")
+        print(f"{'indicator':<44}" + "".join(f"{c:>14}" for c in cities))
+        for (ind, unit, year), g in t.groupby(["indicator", "unit", "year"], sort=False):
+            by = g.set_index("city")
+            cells = [f"{by.at[c, 'value']:>9.2f} ({by.at[c, 'rank']})" if c in by.index else f"{'-':>14}"
+                     for c in cities]
+            print(f"{f'{ind} {year} ({unit})':<44}" + "".join(f"{x:>14}" for x in cells))
+    return 0
+
+
 def cmd_scenarios(args) -> int:
     from .model import model_doc
     from .scenario import CITY_DIR, SCENARIO_DIR, _read, list_cities, list_scenarios
@@ -268,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--xlsx", action="store_true", help="also write results.xlsx (indicators; results by year)")
     add_engine_arg(r)
     r.set_defaults(func=cmd_run)
+    c = sub.add_parser("compare", help="cities side by side: CO2, CO2 per capita and per GDP, PM2.5; one figure")
+    c.add_argument("--city", action="append", help="city name or YAML file; repeatable (default: all)")
+    c.add_argument("--scenario", action="append", help="scenario name or YAML file; repeatable (default: baseline)")
+    add_output_args(c, out_help="output folder for compare.csv")
+    add_engine_arg(c)
+    c.set_defaults(func=cmd_compare)
     s = sub.add_parser("scenarios", help="list scenarios, cities and levers with units, ranges, defaults")
     s.add_argument("--all", action="store_true", help="list every model constant, not only the levers")
     s.set_defaults(func=cmd_scenarios)

@@ -642,7 +642,16 @@ def sobol(unc: UncertaintySet, scenario: Scenario | None = None, *, n: int = DEF
     with _session(opts) as (store, runner):
         res = _evaluate(sp.samples, unc.names, scenario, opts, store, runner, _tag("sobol", scenario, n, seed),
                         seed, series=list(SERIES) if yearly else ())
+    n_out = len(names) + (sum(res.series[v].shape[1] for v in SERIES) if yearly else 0)
+    bar = None
+    if opts.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_out, unit="output", desc=f"Sobol indices ({num_resamples} bootstrap resamples)",
+                   mininterval=0.5, dynamic_ncols=True)
     table = sobol_table(sp, res.indicators[names].to_numpy(), names, seed=seed, num_resamples=num_resamples)
+    if bar is not None:
+        bar.update(len(names))
     per_year = None
     if yearly:
         rows = []
@@ -655,7 +664,11 @@ def sobol(unc: UncertaintySet, scenario: Scenario | None = None, *, n: int = DEF
             for name, p, *vals in _sobol_rows(spy, s.to_numpy(), outs, seed, num_resamples):
                 v, y = name.rsplit("|", 1)
                 rows.append((v, int(y), p, *vals))
+            if bar is not None:
+                bar.update(len(outs))
         per_year = pd.DataFrame(rows, columns=["variable", "year", "parameter", "S1", "S1_conf", "ST", "ST_conf"])
+    if bar is not None:
+        bar.close()
     return table, per_year, sp
 
 

@@ -117,6 +117,7 @@ def cmd_stirpat_crosscheck(args) -> int:
         cells = "  ".join(f"{r.decade}: {r.gap_mt:+6.1f} ({r.gap_pct:+5.0f} %, {r.years_inside:.0%})"
                           for r in g.itertuples(index=False))
         print(f"  {proj:<12} {scen:<17} {cells}")
+    print(_gap_verdict(res.gaps))
     _print_owid(res.owid)
     print("\nNotes:")
     for n in res.notes:
@@ -133,6 +134,20 @@ def cmd_stirpat_crosscheck(args) -> int:
         files = write_crosscheck_figures(res, args.figures)
         print(f"wrote {', '.join(f.name for f in files)} into {args.figures}/")
     return 0
+
+
+def _gap_verdict(gaps) -> str:
+    """One line that says what the gap table shows, from its own numbers."""
+    inside = gaps["years_inside"].mean()
+    lo, hi = gaps["gap_pct"].min(), gaps["gap_pct"].max()
+    if inside >= 0.5:
+        return (f"  levels: consistent; the model's CO2 lies inside the STIRPAT interval in {inside:.0%} of the years "
+                f"(decade gaps {lo:+.0f} to {hi:+.0f} %)")
+    side = "below" if hi < 0 else "above" if lo > 0 else "on both sides of"
+    why = (": the model's CO2 grows less with population and GDP than the STIRPAT elasticities imply (and history "
+           "P,A holds technology at its anchor year)") if side == "below" else ""
+    return (f"  levels: NOT consistent; the model's CO2 lies {side} the STIRPAT projections (decade gaps {lo:+.0f} "
+            f"to {hi:+.0f} %; inside the interval in {inside:.0%} of the years){why}")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

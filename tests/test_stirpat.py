@@ -309,3 +309,12 @@ def test_cli_choices_are_the_librarys():
     from megacity_sd import stirpat, stirpat_cli
 
     assert stirpat_cli.METHODS == stirpat.METHODS and stirpat_cli.COV_TYPES == stirpat.COV_TYPES
+
+
+def test_gap_verdict_agrees_with_the_gap_numbers():
+    from megacity_sd.stirpat_cli import _gap_verdict
+
+    below = pd.DataFrame({"gap_pct": [-18.0, -83.0], "years_inside": [0.0, 0.1]})
+    assert "NOT consistent" in _gap_verdict(below) and "below" in _gap_verdict(below)
+    inside = pd.DataFrame({"gap_pct": [-3.0, 4.0], "years_inside": [0.9, 0.8]})
+    assert _gap_verdict(inside).startswith("  levels: consistent")
