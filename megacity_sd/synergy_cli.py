@@ -153,11 +153,14 @@ def _print_points(table: pd.DataFrame, year) -> None:
     sel = table if year is None else table[table["year"] == year]
     if sel.empty:
         return
-    print(f"\nCo-control points{'' if year is None else f' in {year}'} (dP/P, dC/C; ET = (dP/P)/(dC/C)):")
-    print(f"  {'city':<10} {'measure':<18} {'pollutant':<9} {'dP/P':>8} {'dC/C':>8} {'ET':>7}  quadrant")
+    print(f"\nCo-control points{'' if year is None else f' in {year}'} (dP/P, dC/C; ET = (dP/P)/(dC/C)); "
+          "pollutants as emissions (emis.: SO2, NOx, primary PM2.5; APE their equivalent sum) or as annual mean "
+          "concentrations (conc.):")
+    print(f"  {'city':<10} {'measure':<18} {'pollutant':<13} {'dP/P':>8} {'dC/C':>8} {'ET':>7}  quadrant")
     for r in sel.itertuples(index=False):
         quad = "-" if pd.isna(r.quadrant) else r.quadrant
-        print(f"  {str(r.city):<10} {str(r.measure):<18} {r.pollutant:<9} {_fmt(r.rel_change_pollutant):>8} "
+        label = f"{r.pollutant} {'conc.' if r.pollutant_basis == 'concentration' else 'emis.'}"
+        print(f"  {str(r.city):<10} {str(r.measure):<18} {label:<13} {_fmt(r.rel_change_pollutant):>8} "
               f"{_fmt(r.rel_change_co2):>8} {_fmt(r.elasticity, False):>7}  {quad}"
               + (f"  ({r.note})" if r.note else ""))
 
