@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 from .data import history, table  # noqa: E402
 
 __all__ = ["plot_lines", "plot_stack", "write_run_figures", "savefig_atomic", "figure_format", "FORMATS",
-           "cjk_font"]
+           "cjk_font", "declutter"]
 
 FORMATS = ("png", "svg", "pdf")
 _SAVE = {"format": "png", "dpi": 150}
@@ -118,6 +118,27 @@ def plot_stack(long: pd.DataFrame, variables: dict[str, str], scenario: str, ax,
     ax.set_title(title or scenario)
     ax.set_ylabel(unit)
     return ax
+
+
+def declutter(ax, texts, *, step: float = 2.0, max_moves: int = 40) -> None:
+    """Move point labels (annotations in offset points) apart until none overlaps another.
+
+    Labels are placed in order; each one that overlaps a label already placed
+    is moved away from its point, alternately down and up in growing steps,
+    until it is clear (or after ``max_moves`` tries).
+    """
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for t in texts:
+        x0, y0 = t.xyann
+        for k in range(max_moves + 1):
+            box = t.get_window_extent(renderer).expanded(1.02, 1.1)
+            if not any(box.overlaps(b) for b in placed):
+                break
+            shift = (k // 2 + 1) * (box.height * 72.0 / fig.dpi + step) * (-1 if k % 2 == 0 else 1)
+            t.xyann = (x0, y0 + shift)
+        placed.append(t.get_window_extent(renderer))
 
 
 def savefig_atomic(fig, path: Path) -> Path:

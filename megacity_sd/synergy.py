@@ -962,6 +962,7 @@ def plot_coordinates(table: pd.DataFrame, ax, *, pollutant: str, year: int | Non
     groups = list(pd.unique(sel[color_by]))
     other = "city" if color_by == "measure" else "measure"
     show_other = sel[other].nunique() > 1
+    labels = []
     for i, g in enumerate(groups):
         colour = _colour(str(g), i)
         for _, p in paths[paths[color_by] == g].groupby(other, sort=False):
@@ -977,13 +978,16 @@ def plot_coordinates(table: pd.DataFrame, ax, *, pollutant: str, year: int | Non
         gp = pts[pts[color_by] == g]
         ax.plot(gp["rel_change_pollutant"], gp["rel_change_co2"], "o", color=colour, ms=6, zorder=3,
                 label=str(g), mec="black", mew=0.5)
-        for j, row in enumerate(gp.itertuples(index=False)):
+        for row in gp.itertuples(index=False):
             if not (np.isfinite(row.rel_change_pollutant) and np.isfinite(row.rel_change_co2)):
                 continue
             text = str(g) if not show_other else f"{g} {getattr(row, other)}"
-            ax.annotate(text, (row.rel_change_pollutant, row.rel_change_co2), xytext=(5, 4 - 10 * (j % 2)),
-                        textcoords="offset points", fontsize=7, color=colour, zorder=4)
+            labels.append(ax.annotate(text, (row.rel_change_pollutant, row.rel_change_co2), xytext=(5, 4),
+                                      textcoords="offset points", fontsize=7, color=colour, zorder=4))
     ax.set_title(title or pollutant)
+    from .plotting import declutter
+
+    declutter(ax, labels)
     return ax
 
 
