@@ -153,8 +153,9 @@ def _resolve_path(ref: str, base_dir: Path, kind: str) -> Path:
         names = list_cities() if kind == "city" else list_scenarios()
         other, option = ("scenario", "--scenario") if kind == "city" else ("city", "--city")
         if ref in (list_scenarios() if kind == "city" else list_cities()):
+            plural = "cities" if kind == "city" else "scenarios"
             raise UserInputError(f"'{ref}' is a {other}, not a {kind}: give it with {option}; "
-                                 f"allowed {kind}s: {', '.join(names)}")
+                                 f"allowed {plural}: {', '.join(names)}")
         raise UserInputError(f"unknown {kind} '{ref}'{suggest(ref, names)}; allowed: {', '.join(names)} "
                              "(or the path of a YAML file)")
     return path
