@@ -78,9 +78,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .data import DATA_DIR, TABLES
 from .data import table as data_table
 from .errors import UserInputError
+from .io import read_yaml_mapping
 from .model import MODEL_PATH, canonical, load_simlin, model_doc
 from .scenario import CALIBRATED_DIR, SCENARIO_DIR, load_scenario
-from .yamlfile import read_yaml_mapping
 
 __all__ = [
     "CALIBRATION_PATH",

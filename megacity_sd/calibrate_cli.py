@@ -129,8 +129,8 @@ def cmd_calibrate(args) -> int:
         write_calibrated,
         write_calibration_figure,
     )
-    from .cli import _write_csv_atomic
     from .errors import UserInputError
+    from .io import write_csv_atomic
     from .scenario import load_scenario
 
     cfg = load_config(args.config)
@@ -156,9 +156,9 @@ def cmd_calibrate(args) -> int:
         results.append(res)
     fit = pd.concat([r.statistics for r in results], ignore_index=True)
     out = Path(args.out)
-    path = _write_csv_atomic(_merge(out / "fit.csv", fit), out / "fit.csv")
+    path = write_csv_atomic(_merge(out / "fit.csv", fit), out / "fit.csv")
     params = pd.concat([parameter_table(r) for r in results], ignore_index=True)
-    _write_csv_atomic(_merge(out / "calibrated_parameters.csv", params), out / "calibrated_parameters.csv")
+    write_csv_atomic(_merge(out / "calibrated_parameters.csv", params), out / "calibrated_parameters.csv")
     print(f"\nwrote {path} ({len(fit)} rows for {', '.join(cities)}) and {out / 'calibrated_parameters.csv'}")
     if not args.no_figures:
         files = [write_calibration_figure(r, args.figures) for r in results]

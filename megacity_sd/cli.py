@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .io import write_csv_atomic, write_workbook
+
 __all__ = ["console_main", "main"]
 
 
@@ -56,27 +58,6 @@ def add_engine_arg(parser, *, what: str = "simulation engine") -> None:
     parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                         help=f"{what}: fast (default; PySD's translation compiled to one loop, equal to PySD), "
                              "pysd (the reference as installed, about 25x slower) or simlin (pysimlin)")
-
-
-def _file_mode() -> int:
-    """The mode an ordinary new file gets here (0666 less the umask); mkstemp would make it 0600."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _write_csv_atomic(df, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False)
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def _cities(values: list[str] | None) -> list[str]:
@@ -141,25 +122,6 @@ def wide_results(long):
     return wide.reset_index()
 
 
-def write_workbook(sheets: dict, path: Path) -> Path:
-    """Write data frames as the sheets of an Excel workbook, to a temporary name then renamed."""
-    import pandas as pd
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
-        with pd.ExcelWriter(tmp, engine="xlsxwriter") as book:
-            for name, df in sheets.items():
-                df.to_excel(book, sheet_name=name, index=False, freeze_panes=(1, 0))
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def cmd_run(args) -> int:
     from .indicators import against_baseline, evaluate, summary
     from .run import run_long
@@ -175,8 +137,8 @@ def cmd_run(args) -> int:
     long = run_long(scenarios, engine=args.engine, progress=True)
     ev = against_baseline(evaluate(long))
     out = Path(args.out)
-    results = _write_csv_atomic(long, out / "results.csv")
-    _write_csv_atomic(ev, out / "indicators.csv")
+    results = write_csv_atomic(long, out / "results.csv")
+    write_csv_atomic(ev, out / "indicators.csv")
     print(f"wrote {results} ({len(long)} rows) and {out / 'indicators.csv'} (with the change against baseline)")
     if args.xlsx:
         book = write_workbook({"indicators": ev, "results": wide_results(long)}, out / "results.xlsx")
@@ -240,8 +202,8 @@ def cmd_compare(args) -> int:
     long = run_long(scenarios, engine=args.engine)
     table = compare_table(long)
     out = Path(args.out)
-    _write_csv_atomic(table, out / "compare.csv")
-    _write_csv_atomic(compare_series(long), out / "compare_series.csv")
+    write_csv_atomic(table, out / "compare.csv")
+    write_csv_atomic(compare_series(long), out / "compare_series.csv")
     print(f"wrote {out / 'compare.csv'} and {out / 'compare_series.csv'}")
     if not args.no_figures:
         import matplotlib.pyplot as plt

@@ -214,7 +214,7 @@ def cmd_decompose(args) -> int:
         Bad input (city, scenario, year, option), with one line naming it and
         what is allowed; nothing is run or written.
     """
-    from .cli import _write_csv_atomic
+    from .io import write_csv_atomic
 
     plan = _plan_model(args) if args.scenario is not None else _plan_history(args)
     decs = _compute(args, plan)
@@ -227,11 +227,11 @@ def cmd_decompose(args) -> int:
                                  "not decomposed on history: no emission inventory of air pollutants on file "
                                  "(history.csv has annual mean SO2 and NO2 concentrations 2008-2017 only)")
     out = Path(args.out)
-    written = [_write_csv_atomic(table, out / "decomposition.csv")]
+    written = [write_csv_atomic(table, out / "decomposition.csv")]
     if args.form == "additive":
         terms = pd.concat([d.terms_table() for d in decs], ignore_index=True)
-        written.append(_write_csv_atomic(terms, out / "decomposition_terms.csv"))
-    written.append(_write_csv_atomic(notes, out / "decomposition_notes.csv"))
+        written.append(write_csv_atomic(terms, out / "decomposition_terms.csv"))
+    written.append(write_csv_atomic(notes, out / "decomposition_notes.csv"))
     _print(decs)
     print("\nNotes:")
     for n in dict.fromkeys(notes["note"]):

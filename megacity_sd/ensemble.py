@@ -686,9 +686,9 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
                 "engine": ident["engine"], "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     out_dir.mkdir(parents=True, exist_ok=True)
     if not (out_dir / "manifest.json").is_file():
-        from .cli import _write_csv_atomic
+        from .io import write_csv_atomic
 
-        _write_csv_atomic(params.reset_index(), out_dir / "params.csv")
+        write_csv_atomic(params.reset_index(), out_dir / "params.csv")
         _write_json(manifest, out_dir / "manifest.json")
     values = params.to_numpy(dtype=float)
     stored: dict[int, dict] = {}
@@ -772,9 +772,9 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
     result = _assemble(params, stored, spec, n, out_dir)
     result.stats = stats
     if len(result.failed):
-        from .cli import _write_csv_atomic
+        from .io import write_csv_atomic
 
-        _write_csv_atomic(result.failed, out_dir / "failed.csv")
+        write_csv_atomic(result.failed, out_dir / "failed.csv")
     return result
 
 

@@ -34,7 +34,7 @@ def cmd_loops(args) -> int:
     import matplotlib.pyplot as plt
 
     from . import loops as lp
-    from .cli import _write_csv_atomic
+    from .io import write_csv_atomic
     from .plotting import STYLE, savefig_atomic
 
     if args.timeout <= 0:
@@ -45,10 +45,10 @@ def cmd_loops(args) -> int:
     analysis = lp.analyze_loops(scen.constants, timeout=args.timeout)
     table = lp.loops_frame(analysis)
     dom, shares = lp.dominance_table(analysis)
-    _write_csv_atomic(table, out / "loops.csv")
-    _write_csv_atomic(dom, out / "dominance.csv")
+    write_csv_atomic(table, out / "loops.csv")
+    write_csv_atomic(dom, out / "dominance.csv")
     scores = analysis.scores.reset_index().melt(id_vars="year", var_name="loop", value_name="relative_score")
-    _write_csv_atomic(scores, out / "loop_scores.csv")
+    write_csv_atomic(scores, out / "loop_scores.csv")
     counts = table["polarity"].value_counts().to_dict()
     info = analysis.info
     print(f"  {len(table)} loops: {counts.get('R', 0)} reinforcing, {counts.get('B', 0)} balancing"
@@ -89,7 +89,7 @@ def cmd_loops(args) -> int:
             print(f"    {r.loop} ({r.polarity}) {r.years:>2} yr, {r.first}-{r.last}, share {r.share:.2f}  {name}")
     if args.knockout:
         ko = lp.knockouts(scen.constants, engine=args.engine, named=analysis.named)
-        _write_csv_atomic(ko, out / "knockouts.csv")
+        write_csv_atomic(ko, out / "knockouts.csv")
         with plt.rc_context(STYLE):
             axes = lp.plot_knockouts(ko, title=f"Knock-outs: each named loop cut by its switch "
                                      f"({scen.city}, {scen.name}; engine {args.engine})")

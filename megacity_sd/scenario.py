@@ -30,8 +30,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
 
 from .errors import UserInputError, suggest
+from .io import read_yaml_mapping
 from .model import MODEL_PATH, _resource_dir, canonical, model_doc
-from .yamlfile import read_yaml_mapping
 
 __all__ = [
     "SCENARIO_DIR",

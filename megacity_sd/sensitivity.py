@@ -45,9 +45,9 @@ from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationEr
 from .ensemble import DaskRunner, LocalRunner, run_ensemble
 from .errors import UserInputError
 from .indicators import INDICATORS
+from .io import read_yaml_mapping
 from .model import MODEL_PATH, _resource_dir, canonical, model_doc
 from .scenario import Scenario
-from .yamlfile import read_yaml_mapping
 
 __all__ = [
     "METHODS",

@@ -84,7 +84,7 @@ def _options(args):
 
 def cmd_sensitivity(args) -> int:
     """Run one sensitivity method and write its table(s) and figures."""
-    from .cli import _write_csv_atomic
+    from .io import write_csv_atomic
     from .scenario import DEFAULT_SCENARIOS, load_scenario
     from .sensitivity import DEFAULT_N, METHODS, check_n, load_uncertainty
 
@@ -125,9 +125,9 @@ def cmd_sensitivity(args) -> int:
         from .sensitivity import monte_carlo
 
         tables["mc"], tables["mc_indicators"] = monte_carlo(unc, scenarios, n=n, seed=args.seed, opts=opts)
-    written = [_write_csv_atomic(unc.table(), out / "uncertainty.csv")]
+    written = [write_csv_atomic(unc.table(), out / "uncertainty.csv")]
     for name, table in tables.items():
-        written.append(_write_csv_atomic(table, out / f"{name}.csv"))
+        written.append(write_csv_atomic(table, out / f"{name}.csv"))
     print("wrote " + ", ".join(str(p) for p in written))
     _print_summary(method, tables)
     if not args.no_figures:

@@ -23,7 +23,7 @@ __all__ = ["add_parser", "cmd_stirpat_fit", "cmd_stirpat_crosscheck", "cmd_stirp
 
 
 def _read_table(path: str):
-    from .yamlfile import read_csv_table
+    from .io import read_csv_table
 
     return read_csv_table(path)
 
@@ -34,8 +34,8 @@ def _columns(text: str) -> list[str]:
 
 def cmd_stirpat_fit(args) -> int:
     """``stirpat fit``: fit STIRPAT on a user table, print the summary, write the tables."""
-    from .cli import _write_csv_atomic
     from .errors import UserInputError
+    from .io import write_csv_atomic
     from .stirpat import fit_stirpat
 
     data = _read_table(args.data)
@@ -52,9 +52,9 @@ def cmd_stirpat_fit(args) -> int:
                           cov_type=args.cov, source=args.data)
         print(fit.summary())
     out = Path(args.out)
-    table = _write_csv_atomic(fit.table(), out / "stirpat.csv")
-    _write_csv_atomic(fit.vif.rename_axis("term").reset_index(), out / "stirpat_vif.csv")
-    _write_csv_atomic(fit.info(), out / "stirpat_info.csv")
+    table = write_csv_atomic(fit.table(), out / "stirpat.csv")
+    write_csv_atomic(fit.vif.rename_axis("term").reset_index(), out / "stirpat_vif.csv")
+    write_csv_atomic(fit.info(), out / "stirpat_info.csv")
     print(f"wrote {table} ({len(fit.terms)} terms), {out / 'stirpat_vif.csv'} and {out / 'stirpat_info.csv'}")
     return 0
 
@@ -73,21 +73,21 @@ def _print_owid(owid) -> None:
 
 def cmd_stirpat_literature(args) -> int:
     """``stirpat literature``: the OWID check next to the published estimates."""
-    from .cli import _write_csv_atomic
+    from .io import write_csv_atomic
     from .stirpat import owid_check
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         owid = owid_check()
     _print_owid(owid)
-    path = _write_csv_atomic(owid, Path(args.out) / "stirpat_owid_check.csv")
+    path = write_csv_atomic(owid, Path(args.out) / "stirpat_owid_check.csv")
     print(f"\nwrote {path}")
     return 0
 
 
 def cmd_stirpat_crosscheck(args) -> int:
     """``stirpat crosscheck``: model against STIRPAT, elasticities and CO2 paths."""
-    from .cli import _write_csv_atomic
+    from .io import write_csv_atomic
     from .scenario import load_scenario
     from .stirpat import crosscheck, write_crosscheck_figures
 
@@ -123,11 +123,11 @@ def cmd_stirpat_crosscheck(args) -> int:
     for n in res.notes:
         print(f"  - {n}")
     out = Path(args.out)
-    _write_csv_atomic(res.verdict, out / f"{city}_stirpat_verdict.csv")
-    _write_csv_atomic(res.gaps, out / f"{city}_stirpat_gap_per_decade.csv")
-    _write_csv_atomic(res.paths, out / f"{city}_stirpat_paths.csv")
-    _write_csv_atomic(res.perturbation, out / f"{city}_stirpat_perturbation.csv")
-    _write_csv_atomic(res.owid, out / "stirpat_owid_check.csv")
+    write_csv_atomic(res.verdict, out / f"{city}_stirpat_verdict.csv")
+    write_csv_atomic(res.gaps, out / f"{city}_stirpat_gap_per_decade.csv")
+    write_csv_atomic(res.paths, out / f"{city}_stirpat_paths.csv")
+    write_csv_atomic(res.perturbation, out / f"{city}_stirpat_perturbation.csv")
+    write_csv_atomic(res.owid, out / "stirpat_owid_check.csv")
     print(f"\nwrote {city}_stirpat_verdict.csv, _gap_per_decade.csv, _paths.csv, _perturbation.csv and "
           f"stirpat_owid_check.csv into {out}/")
     if not args.no_figures:

@@ -1097,7 +1097,7 @@ def plot_ensemble(cloud: EnsembleCloud, ax, *, color: str | None = None, label: 
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    from .yamlfile import read_csv_table
+    from .io import read_csv_table
 
     return read_csv_table(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
 

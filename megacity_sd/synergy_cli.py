@@ -196,7 +196,7 @@ def cmd_synergy(args) -> int:
         Bad input (file, column, option or value), with one line naming it
         and what is allowed; nothing is written.
     """
-    from .cli import _write_csv_atomic
+    from .io import write_csv_atomic
     from .synergy import (
         DEFAULT_YEARS,
         POLLUTANTS,
@@ -299,9 +299,9 @@ def cmd_synergy(args) -> int:
         inter_full = interaction(changes, combined=spec[0], singles=spec[1], zero_tol=args.zero_tol)
 
     out = Path(args.out)
-    written = [_write_csv_atomic(table, out / "synergy.csv"), _write_csv_atomic(cross, out / "cross_elasticity.csv")]
+    written = [write_csv_atomic(table, out / "synergy.csv"), write_csv_atomic(cross, out / "cross_elasticity.csv")]
     if inter_full is not None:
-        written.append(_write_csv_atomic(pick(inter_full).reset_index(drop=True), out / "interaction.csv"))
+        written.append(write_csv_atomic(pick(inter_full).reset_index(drop=True), out / "interaction.csv"))
     print(f"wrote {', '.join(str(p) for p in written)} ({label})")
     _print_points(table if fig_year is None else full, fig_year)
     if inter_full is not None:

@@ -19,8 +19,8 @@ import pytest
 from megacity_sd import cli
 from megacity_sd.cli import main
 from megacity_sd.errors import Interrupted, UserInputError
+from megacity_sd.io import read_csv_table, read_text, read_yaml_mapping
 from megacity_sd.scenario import CITY_DIR, SCENARIO_DIR, load_scenario
-from megacity_sd.yamlfile import read_csv_table, read_text, read_yaml_mapping
 
 
 def _bad(capsys, argv, words, tmp_path=None):

@@ -1,4 +1,8 @@
-"""Reading user files: YAML mappings and text, with one-line errors.
+"""Files in and out: one reader per kind of user input, one atomic writer per kind of output.
+
+Readers raise :class:`~megacity_sd.errors.UserInputError` with one line that
+names the file and what is allowed; writers write to a temporary name in the
+target folder, then rename, so that a file is either whole or absent.
 
 Text is read as UTF-8 (a byte-order mark is allowed). A file in another
 encoding (GBK/GB18030, the default of many Chinese Windows editors, or
@@ -11,14 +15,17 @@ string).
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from .errors import UserInputError
 
-__all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "NumberLoader"]
+__all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "NumberLoader", "write_csv_atomic",
+           "write_text_atomic", "write_workbook", "file_mode"]
 
 _SAVE_AS = ("save it as UTF-8 (Notepad: File > Save as > Encoding UTF-8; VS Code: 'Save with Encoding' "
             "> UTF-8)")
@@ -119,3 +126,51 @@ def read_csv_table(path: str | Path, **kwargs):
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserInputError(f"{path}: not a readable CSV table ({first})") from None
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+def file_mode() -> int:
+    """The mode an ordinary new file gets here (0666 less the umask); ``mkstemp`` would make it 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _atomic(path: Path, suffix: str, write) -> Path:
+    """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def write_csv_atomic(df, path: str | Path) -> Path:
+    """Write a data frame as CSV (no index), whole or not at all; readable by the group (0644 by default)."""
+    return _atomic(Path(path), ".tmp", lambda tmp: df.to_csv(tmp, index=False))
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    """Write UTF-8 text, whole or not at all."""
+    return _atomic(Path(path), ".tmp", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_workbook(sheets: dict, path: str | Path) -> Path:
+    """Write data frames as the sheets of an Excel workbook (XlsxWriter), whole or not at all."""
+    import pandas as pd
+
+    def write(tmp):
+        with pd.ExcelWriter(tmp, engine="xlsxwriter") as book:
+            for name, df in sheets.items():
+                df.to_excel(book, sheet_name=name, index=False, freeze_panes=(1, 0))
+
+    return _atomic(Path(path), ".xlsx", write)
