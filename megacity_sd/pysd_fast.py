@@ -30,12 +30,21 @@ same saving rule):
   arrays of the batch size, so one pass of the loop advances every set (the
   same element-wise IEEE operations; ``zidz`` becomes ``numpy.where``).
 
-Supported: what PySD writes for the functions the model uses (INTEG, SMOOTH,
-SMOOTHI, MIN, MAX, EXP, LN, ZIDZ, lookups; no subscripts). Anything else
-raises :class:`NotImplementedError` when the model is loaded, so a model that
-grows beyond this set fails loudly instead of silently diverging. The results
-equal the unmodified ``pysd.load(...).run(params=...)`` to 1e-12 (relative),
-checked by :func:`compare_with_pysd` and the test suite.
+Supported: what PySD writes for the functions the model uses (INTEG,
+first-order SMOOTH and SMOOTHI, MIN, MAX, EXP, LN, ZIDZ, hard-coded lookups),
+in a translation split into views or in one file. Anything else raises
+:class:`NotImplementedError` when the model is loaded, with the construct
+named: SMOOTH3 and SMOOTHN, DELAY1, DELAY3 and the other delays, subscripts,
+IF THEN ELSE, and any function not listed (``tests/test_pysd_fast.py`` has one
+small model per refused construct). The results equal the unmodified
+``pysd.load(...).run(params=...)`` to 1e-12 (relative), checked by
+:func:`compare_with_pysd` and the test suite.
+
+What a PySD upgrade could change silently: the runtime rules copied here
+(the accumulation of time, the saving rule, the ZIDZ threshold, lookup
+extrapolation, the run cache). That is why ``pyproject.toml`` pins PySD to
+3.14.x and the translation cache is keyed by the PySD version: a new PySD
+version is adopted only with the equality tests passing.
 """
 
 from __future__ import annotations
@@ -156,10 +165,12 @@ class _Model:
         root = self.py_path.parent
         stem = self.py_path.stem
         files = [self.py_path]
-        modules = json.loads((root / f"modules_{stem}" / "_modules.json").read_text(encoding="utf-8"))
-        files += sorted((root / f"modules_{stem}").rglob("*.py"))
-        if not modules:
-            raise NotImplementedError("pysd_fast: no modules found")
+        modules_dir = root / f"modules_{stem}"
+        if modules_dir.is_dir():  # split_views writes one module per view; a model with one view has none
+            modules = json.loads((modules_dir / "_modules.json").read_text(encoding="utf-8"))
+            if not modules:
+                raise NotImplementedError(f"pysd_fast: {modules_dir}/_modules.json lists no modules")
+            files += sorted(modules_dir.rglob("*.py"))
         self.components: dict[str, _Component] = {}
         self.statefuls: dict[str, _Stateful] = {}
         self.lookups: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
@@ -282,9 +293,11 @@ class _Model:
                 st.step_deps = self._calls(st.ddt)
             else:
                 st.step_deps = self._calls(st.inp) | self._calls(st.time)
-                order = self._calls(st.order)
-                if order:
+                if self._calls(st.order) or not _is_number(st.order):
                     raise NotImplementedError(f"pysd_fast: {st.py}: SMOOTH order must be a number")
+                if ast.literal_eval(st.order) != 1:  # SMOOTH3 and SMOOTHN keep `order` cascaded stocks in PySD
+                    raise NotImplementedError(f"pysd_fast: {st.py}: SMOOTH of order {ast.literal_eval(st.order)} "
+                                              "(SMOOTH3, SMOOTHN) is not supported; only first-order SMOOTH")
                 st.init_deps |= self._calls(st.time)  # PySD evaluates time and order once known
         # dynamic = depends (transitively) on a stock or on time
         dyn: dict[str, bool] = {}
