@@ -61,8 +61,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
-import tempfile
 import time as _time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,7 +76,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .data import DATA_DIR, TABLES
 from .data import table as data_table
 from .errors import UserInputError
-from .io import read_yaml_mapping
+from .io import read_yaml_mapping, write_atomic
 from .model import MODEL_PATH, canonical, load_simlin, model_doc
 from .scenario import CALIBRATED_DIR, SCENARIO_DIR, load_scenario
 
@@ -946,22 +944,15 @@ def write_calibrated(result: CalibrationResult, folder: str | Path = CALIBRATED_
     header = (f"# Calibrated parameter set for {result.city}, applied by megacity-sd run after "
               f"scenarios/cities/{result.city}.yaml.\n# Written by 'megacity-sd calibrate' on {result.date} "
               f"from {result.config.path.name}; do not edit by hand.\n")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".yaml", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(header)
             yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None)
-        spec = _read(Path(tmp))
+        spec = _read(Path(tmp))  # what was written reads back as a valid city file
         for key, raw in spec.constants.items():
             _check(path, key, float(raw.value), MODEL_PATH)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # readable by the group, as the figures are (mkstemp makes 0600)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+
+    return write_atomic(path, write, ".yaml")
 
 
 _DISPLAY = {  # units -> (scale, label)

@@ -31,7 +31,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 import traceback
 import warnings
@@ -47,6 +46,7 @@ import pandas as pd
 
 from .errors import Interrupted, UserInputError
 from .indicators import INDICATORS, indicator_matrix
+from .io import write_atomic, write_csv_atomic
 from .model import MODEL_PATH, canonical, model_doc
 
 __all__ = [
@@ -424,23 +424,11 @@ class EnsembleResult:
     out_dir: Path | None = None
 
 
-def _atomic(path: Path, write: Callable[[str], None], suffix: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _write_json(obj, path: Path) -> None:
     def w(tmp):
         Path(tmp).write_text(json.dumps(obj, indent=1, sort_keys=True), encoding="utf-8")
 
-    _atomic(path, w, ".tmp")
+    write_atomic(path, w, ".tmp")
 
 
 def _batch_path(out_dir: Path, b: int) -> Path:
@@ -459,7 +447,7 @@ def _write_batch(out_dir: Path, b: int, res: dict, series: Sequence[str], failur
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
-    _atomic(_batch_path(out_dir, b), w, ".npz.tmp")
+    write_atomic(_batch_path(out_dir, b), w, ".npz.tmp")
 
 
 def _read_batch(out_dir: Path, b: int, n_series: int) -> dict | None:
@@ -686,8 +674,6 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
                 "engine": ident["engine"], "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     out_dir.mkdir(parents=True, exist_ok=True)
     if not (out_dir / "manifest.json").is_file():
-        from .io import write_csv_atomic
-
         write_csv_atomic(params.reset_index(), out_dir / "params.csv")
         _write_json(manifest, out_dir / "manifest.json")
     values = params.to_numpy(dtype=float)
@@ -772,8 +758,6 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
     result = _assemble(params, stored, spec, n, out_dir)
     result.stats = stats
     if len(result.failed):
-        from .io import write_csv_atomic
-
         write_csv_atomic(result.failed, out_dir / "failed.csv")
     return result
 
@@ -876,18 +860,8 @@ def load_ensemble(out_dir: str | Path) -> EnsembleResult:
     return res
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
 def _progress(enabled: bool, total: int, initial: int, label: str):
-    if not enabled:
-        return _NoBar()
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, unit="run", desc=label, smoothing=0.1, mininterval=0.5,
-                dynamic_ncols=True)
+                dynamic_ncols=True, disable=not enabled)

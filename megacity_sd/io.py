@@ -24,7 +24,7 @@ import yaml
 
 from .errors import UserInputError
 
-__all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "NumberLoader", "write_csv_atomic",
+__all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "NumberLoader", "write_atomic", "write_csv_atomic",
            "write_text_atomic", "write_workbook", "file_mode"]
 
 _SAVE_AS = ("save it as UTF-8 (Notepad: File > Save as > Encoding UTF-8; VS Code: 'Save with Encoding' "
@@ -138,8 +138,13 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _atomic(path: Path, suffix: str, write) -> Path:
-    """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``."""
+def write_atomic(path: str | Path, write, suffix: str = ".tmp") -> Path:
+    """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``.
+
+    The one atomic writer of the package: the file is whole or absent, and it
+    gets the mode an ordinary new file gets (not ``mkstemp``'s 0600).
+    ``suffix`` ends the temporary name (some writers choose the format from it).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
@@ -156,12 +161,12 @@ def _atomic(path: Path, suffix: str, write) -> Path:
 
 def write_csv_atomic(df, path: str | Path) -> Path:
     """Write a data frame as CSV (no index), whole or not at all; readable by the group (0644 by default)."""
-    return _atomic(Path(path), ".tmp", lambda tmp: df.to_csv(tmp, index=False))
+    return write_atomic(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
 def write_text_atomic(text: str, path: str | Path) -> Path:
     """Write UTF-8 text, whole or not at all."""
-    return _atomic(Path(path), ".tmp", lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_workbook(sheets: dict, path: str | Path) -> Path:
@@ -173,4 +178,4 @@ def write_workbook(sheets: dict, path: str | Path) -> Path:
             for name, df in sheets.items():
                 df.to_excel(book, sheet_name=name, index=False, freeze_panes=(1, 0))
 
-    return _atomic(Path(path), ".xlsx", write)
+    return write_atomic(path, write, ".xlsx")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import tempfile
 from collections import defaultdict
@@ -740,15 +739,9 @@ def write_sketch(mdl_path: str | Path = MODEL_PATH, out_path: str | Path | None 
     equations, _ = _split(text)
     st = model_structure(mdl_path, polarity)
     new = equations + sketch_text(layout_model(st))
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
-    try:
-        Path(tmp).write_text(new, encoding="utf-8")
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return out_path
+    from .io import write_text_atomic
+
+    return write_text_atomic(new, out_path)
 
 
 def read_sketch(mdl_path: str | Path = MODEL_PATH) -> list[ViewLayout]:

@@ -170,12 +170,10 @@ def model_doc(mdl_path: str | Path = MODEL_PATH) -> dict[str, Variable]:
     except (OSError, ValueError, TypeError):
         pass
     out = _parse_doc(mdl_path)
+    from .io import write_text_atomic
+
     try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cached.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({k: dataclasses.asdict(v) for k, v in out.items()}, fh)
-        os.replace(tmp, cached)
+        write_text_atomic(json.dumps({k: dataclasses.asdict(v) for k, v in out.items()}), cached)
     except OSError:
         pass
     return out

@@ -14,7 +14,6 @@ Debian's ``fonts-noto-cjk`` for users).
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .data import history, table  # noqa: E402
+from .io import write_atomic  # noqa: E402
 
 __all__ = ["plot_lines", "plot_stack", "write_run_figures", "savefig_atomic", "figure_format", "FORMATS",
            "cjk_font", "declutter"]
@@ -147,13 +147,13 @@ def savefig_atomic(fig, path: Path) -> Path:
     The suffix of ``path`` becomes the format :func:`figure_format` sets
     (``.png`` by default); the returned path is the file written.
     """
-    path = Path(path).with_suffix(f".{_SAVE['format']}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, format=_SAVE["format"], dpi=_SAVE["dpi"], bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    fmt = _SAVE["format"]
+    try:
+        return write_atomic(Path(path).with_suffix(f".{fmt}"),
+                            lambda tmp: fig.savefig(tmp, format=fmt, dpi=_SAVE["dpi"], bbox_inches="tight"),
+                            f".{fmt}")
+    finally:
+        plt.close(fig)
 
 
 FIGSIZE = (12.0, 7.0)  # inches: every panel grid has this size, whatever the number of scenarios

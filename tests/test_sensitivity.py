@@ -97,7 +97,8 @@ def test_calibration_intervals_replace_ranges(tmp_path):
                             estimates={"capital elasticity": 0.46, "rebound elasticity": 0.3})
     by = {p.name: p for p in cal.parameters}
     ce = by["capital elasticity"]  # truncnorm: mean = estimate, sd from the 95 % interval, +-3 sd
-    assert ce.mean == 0.46 and abs(ce.sd - 0.04 / 1.959963984540054) < 1e-12
+    assert ce.mean == pytest.approx(0.46, rel=1e-15)
+    assert ce.sd == pytest.approx(0.04 / 1.959963984540054, rel=1e-12)
     assert_allclose([ce.lower, ce.upper], [0.46 - 3 * ce.sd, 0.46 + 3 * ce.sd], rtol=1e-12)
     assert (by["rebound elasticity"].lower, by["rebound elasticity"].upper) == (0.2, 0.4)
     assert by["rebound elasticity"].origin == "calibration"
