@@ -77,7 +77,7 @@ from .data import DATA_DIR, TABLES
 from .data import table as data_table
 from .errors import UserInputError
 from .io import read_yaml_mapping, write_atomic
-from .model import MODEL_PATH, canonical, load_simlin, model_doc
+from .model import MODEL_PATH, canonical, check_constant, load_simlin, model_doc
 from .scenario import CALIBRATED_DIR, SCENARIO_DIR, load_scenario
 
 __all__ = [
@@ -327,10 +327,7 @@ def load_config(path: str | Path | None = None, *, mdl_path: str | Path = MODEL_
         params = []
         for pname, (lo, hi) in c.parameters.items():
             key = f"cities.{city}.parameters.{pname}"
-            var = doc.get(canonical(pname))
-            if var is None or var.kind != "constant" or var.sector == "Control":
-                raise _err(path, key, "not a model constant; allowed: the constants that "
-                           "'megacity-sd scenarios --all' lists")
+            var = check_constant(pname, where=f"{path}: key '{key}'")
             if not lo < hi:
                 raise _err(path, key, f"bounds [{lo:g}, {hi:g}] are empty; allowed: [low, high] with low < high")
             if var.limits is not None:

@@ -46,8 +46,8 @@ import pandas as pd
 
 from .errors import Interrupted, UserInputError
 from .indicators import INDICATORS, indicator_matrix
-from .io import write_atomic, write_csv_atomic
-from .model import MODEL_PATH, canonical, model_doc
+from .io import read_csv_table, write_atomic, write_csv_atomic
+from .model import MODEL_PATH, canonical, check_constant, model_doc
 
 __all__ = [
     "ENSEMBLE_ENGINES",
@@ -472,26 +472,16 @@ def _params_hash(params: pd.DataFrame) -> str:
 
 def read_parameter_table(path: str | Path) -> pd.DataFrame:
     """A user table of parameter sets: CSV, one column per model constant (optional ``run`` column)."""
-    try:
-        df = pd.read_csv(path)
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise UserInputError(f"{path}: not a readable CSV table ({str(err).strip().splitlines()[0]})") from None
+    df = read_csv_table(path)
     if "run" in df.columns:
         df = df.set_index("run")
     return df
 
 
 def _check_params(params: pd.DataFrame, mdl_path: Path) -> pd.DataFrame:
-    doc = model_doc(mdl_path)
     names = []
     for c in params.columns:
-        var = doc.get(canonical(str(c)))
-        if var is None or var.kind != "constant" or var.sector == "Control":
-            raise UserInputError(f"parameter table: column '{c}' is not a model constant; allowed: the constants "
-                                 "that 'megacity-sd scenarios --all' lists")
-        names.append(var.name)
+        names.append(check_constant(str(c), where=f"parameter table: column '{c}'", mdl_path=mdl_path).name)
     if len(set(names)) != len(names):
         raise UserInputError("parameter table: a constant appears twice among the columns")
     try:
@@ -608,10 +598,7 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
         ser_names.append(var.name)
     base_in, base = dict(base or {}), {}
     for k, v in base_in.items():
-        var = doc.get(canonical(k))
-        if var is None or var.kind != "constant":
-            raise UserInputError(f"base constants: {k!r} is not a model constant")
-        base[var.name] = float(v)
+        base[check_constant(k, where="base constants", mdl_path=mdl_path).name] = float(v)
     for k in params.columns:
         base.pop(k, None)
     model_sha = hashlib.sha256(mdl_path.read_bytes()).hexdigest()

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserInputError, suggest
-from .model import MODEL_PATH, canonical, model_doc
+from .model import MODEL_PATH, canonical, check_constant, model_doc
 
 __all__ = [
     "OUTPUTS",
@@ -242,14 +242,11 @@ def configured_model(constants: Mapping[str, float] | None = None, mdl_path: str
 
     model = simlin.load(str(mdl_path))
     if constants:
-        doc = model_doc(Path(mdl_path))
         with model.edit() as (current, patch):
             for name, value in constants.items():
-                key = canonical(name)
-                var = doc.get(key)
-                if var is None or var.kind != "constant" or key not in current:
-                    raise UserInputError(f"'{name}' is not a model constant; allowed: the constants "
-                                         "'megacity-sd scenarios --all' lists")
+                key = canonical(check_constant(name, mdl_path=mdl_path).name)
+                if key not in current:
+                    raise UserInputError(f"'{name}' is not a constant of pysimlin's model of {mdl_path}")
                 patch.upsert(dataclasses.replace(current[key], equation=repr(float(value))))
     return model
 

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
+    "check_constant",
     "MODEL_PATH",
     "Variable",
     "canonical",
@@ -209,6 +210,58 @@ def _parse_doc(mdl_path: Path) -> dict[str, Variable]:
             equation=el.expression if isinstance(el.expression, str) else str(el.expression),
         )
     return out
+
+
+def check_constant(name: str, value: float | None = None, *, where: str = "",
+                   mdl_path: str | Path = MODEL_PATH) -> Variable:
+    """The one rule for "is this a model constant a user may set, and is the value in its range?".
+
+    A user may set a constant outside the Control sector (not the time
+    settings); names match in any case and spacing; the value, when given,
+    must lie in the constant's Vensim ``[min, max]``.
+
+    Parameters
+    ----------
+    name : str
+        The name as the user wrote it.
+    value : float, optional
+        The value to check against the range.
+    where : str
+        What names the place of the name in the user's input, for the message
+        (``"scenario.yaml: key 'constants.X'"``).
+
+    Returns
+    -------
+    Variable
+        The constant's declaration (its ``name`` is the model's spelling).
+
+    Raises
+    ------
+    UserInputError
+        Not a model constant (with a did-you-mean), a stock or auxiliary, a
+        time setting, or a value out of range.
+    """
+    from .errors import UserInputError, suggest
+
+    doc = model_doc(Path(mdl_path))
+    var = doc.get(canonical(name))
+    prefix = f"{where}: " if where else ""
+    if var is None:
+        hint = suggest(name, [v.name for v in doc.values() if v.kind == "constant" and v.sector != "Control"],
+                       key=canonical)
+        raise UserInputError(f"{prefix}'{name}' is not a model constant{hint}; allowed: the levers and constants "
+                             "that 'megacity-sd scenarios --all' lists")
+    if var.kind != "constant":
+        article = "an" if var.kind[0] in "aeiou" else "a"
+        raise UserInputError(f"{prefix}'{var.name}' is {article} {var.kind}, not a constant; only constants can "
+                             "be set")
+    if var.sector == "Control":
+        raise UserInputError(f"{prefix}'{var.name}' is a time setting of the model; only other constants can be set")
+    if value is not None and var.limits is not None:
+        lo, hi = var.limits
+        if not lo <= value <= hi:
+            raise UserInputError(f"{prefix}value {value:g} out of range; allowed: [{lo:g}, {hi:g}] {var.units}")
+    return var
 
 
 def cache_dir() -> Path:

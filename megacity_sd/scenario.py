@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationEr
 
 from .errors import UserInputError, suggest
 from .io import read_yaml_mapping
-from .model import MODEL_PATH, _resource_dir, canonical, model_doc
+from .model import MODEL_PATH, _resource_dir, check_constant
 
 __all__ = [
     "SCENARIO_DIR",
@@ -174,23 +174,7 @@ def _check_kind(path: Path, spec: ScenarioFile, kind: str) -> None:
 
 
 def _check(path: Path, key: str, value: float, mdl_path: Path, prefix: str = "constants") -> str:
-    doc = model_doc(mdl_path)
-    var = doc.get(canonical(key))
-    if var is None:
-        hint = suggest(key, [v.name for v in doc.values() if v.kind == "constant" and v.sector != "Control"],
-                       key=canonical)
-        raise UserInputError(
-            f"{path}: key '{prefix}.{key}': not a model constant{hint}; "
-            "allowed: the levers and constants that 'megacity-sd scenarios --all' lists")
-    if var.kind != "constant" or var.sector == "Control":
-        raise UserInputError(f"{path}: key '{prefix}.{key}': '{var.name}' is a {var.kind}, not a constant; "
-                             "only constants can be overridden")
-    if var.limits is not None:
-        lo, hi = var.limits
-        if not lo <= value <= hi:
-            raise UserInputError(f"{path}: key '{prefix}.{key}': value {value:g} out of range; "
-                                 f"allowed: [{lo:g}, {hi:g}] {var.units}")
-    return var.name
+    return check_constant(key, value, where=f"{path}: key '{prefix}.{key}'", mdl_path=mdl_path).name
 
 
 def _apply_constants(path: Path, constants: dict, scen: Scenario, mdl_path: Path, spec_name: str,

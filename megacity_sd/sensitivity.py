@@ -46,7 +46,7 @@ from .ensemble import DaskRunner, LocalRunner, run_ensemble
 from .errors import UserInputError
 from .indicators import INDICATORS
 from .io import read_yaml_mapping
-from .model import MODEL_PATH, _resource_dir, canonical, model_doc
+from .model import MODEL_PATH, _resource_dir, canonical, check_constant, model_doc
 from .scenario import Scenario
 
 __all__ = [
@@ -270,10 +270,7 @@ def load_uncertainty(path: str | Path | None = None, *, scenario: Scenario | Non
     out, seen = [], set()
     for i, p in enumerate(spec.parameters):
         where = f"{path}: key 'parameters.{i}.{{}}' ({p.name})"
-        var = doc.get(canonical(p.name))
-        if var is None or var.kind != "constant" or var.sector == "Control":
-            raise UserInputError(where.format("name") + ": not a model constant; allowed: the constants that "
-                                 "'megacity-sd scenarios --all' lists")
+        var = check_constant(p.name, where=where.format("name"), mdl_path=mdl_path)
         if var.sector == "Policy":
             raise UserInputError(where.format("name") + ": a policy constant; allowed: constants outside the "
                                  "Policy sector (levers and baseline paths belong in scenario and city files)")

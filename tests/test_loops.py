@@ -185,7 +185,7 @@ def test_configured_model_equals_overrides():
     plain = simlin.load(str(MODEL_PATH)).run(overrides={canonical(k): v for k, v in constants.items()},
                                              analyze_loops=False).results
     np.testing.assert_allclose(edited["co2_emissions"], plain["co2_emissions"], rtol=1e-12)
-    with pytest.raises(UserInputError, match="not a model constant"):
+    with pytest.raises(UserInputError, match="an auxiliary, not a constant"):
         lp.configured_model({"GDP": 1.0})
 
 
