@@ -916,7 +916,7 @@ def write_calibrated(result: CalibrationResult, folder: str | Path = CALIBRATED_
     -------
     Path
     """
-    from .scenario import _check, _read
+    from .scenario import read_scenario_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -945,9 +945,9 @@ def write_calibrated(result: CalibrationResult, folder: str | Path = CALIBRATED_
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(header)
             yaml.safe_dump(data, f, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None)
-        spec = _read(Path(tmp))  # what was written reads back as a valid city file
+        spec = read_scenario_file(tmp)  # what was written reads back as a valid city file
         for key, raw in spec.constants.items():
-            _check(path, key, float(raw.value), MODEL_PATH)
+            check_constant(key, float(raw.value), where=f"{path}: key 'constants.{key}'")
 
     return write_atomic(path, write, ".yaml")
 

@@ -228,16 +228,16 @@ def cmd_compare(args) -> int:
 
 def cmd_scenarios(args) -> int:
     from .model import model_doc
-    from .scenario import CITY_DIR, SCENARIO_DIR, _read, list_cities, list_scenarios
+    from .scenario import CITY_DIR, SCENARIO_DIR, list_cities, list_scenarios, read_scenario_file
 
     print("Scenarios (scenarios/*.yaml):")
     for name in list_scenarios():
-        spec = _read(SCENARIO_DIR / f"{name}.yaml")
+        spec = read_scenario_file(SCENARIO_DIR / f"{name}.yaml")
         ext = spec.extends if spec.extends else "-"
         print(f"  {name:<18} {spec.title or '':<52} extends: {ext}; overrides {len(spec.constants)} constant(s)")
     print("\nCities (scenarios/cities/*.yaml):")
     for name in list_cities():
-        spec = _read(CITY_DIR / f"{name}.yaml")
+        spec = read_scenario_file(CITY_DIR / f"{name}.yaml")
         print(f"  {name:<18} overrides {len(spec.constants)} constant(s)")
     doc = model_doc()
     if args.all:

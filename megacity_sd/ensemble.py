@@ -95,10 +95,10 @@ def _model(engine: str, mdl_path: str, time_step: float | None, py_path: str | N
     key = (engine, mdl_path, time_step if engine == "simlin" else None)
     if key not in _MODELS:
         if engine == "fast":
-            from .pysd_fast import _load, load_fast
+            from .pysd_fast import load_fast, load_translation
 
             # the parent's translation, when this worker sees it, spares importing PySD here
-            _MODELS[key] = _load(py_path) if py_path and Path(py_path).is_file() else load_fast(mdl_path)
+            _MODELS[key] = load_translation(py_path) if py_path and Path(py_path).is_file() else load_fast(mdl_path)
         elif engine == "simlin":
             from .model import load_simlin
 
@@ -342,7 +342,7 @@ class DaskRunner:
             try:
                 self.client = Client(scheduler, timeout="10s")
             except (OSError, TimeoutError, ValueError) as err:
-                raise UserInputError(f"--scheduler {scheduler}: cannot connect ({err}); allowed: the "
+                raise UserInputError(f"scheduler {scheduler}: cannot connect ({err}); allowed: the "
                                      "address of a running Dask scheduler, e.g. tcp://HOST:8786") from None
             self._own = True
         self.workers = max(1, sum(self.client.nthreads().values()))
@@ -572,9 +572,9 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
     if isinstance(engine, str) and engine not in ENSEMBLE_ENGINES:
         raise UserInputError(f"engine {engine!r} not allowed; allowed: {', '.join(ENSEMBLE_ENGINES)}")
     if workers is not None and (not isinstance(workers, int | np.integer) or workers < 0):
-        raise UserInputError(f"--workers {workers}: not allowed; allowed: an integer >= 0")
+        raise UserInputError(f"workers {workers}: not allowed; allowed: an integer >= 0")
     if scheduler is not None and workers is not None:
-        raise UserInputError("--workers and --scheduler: choose one (a local pool or a Dask cluster)")
+        raise UserInputError("workers and scheduler: choose one (a local pool or a Dask cluster)")
     if time_step is not None:
         steps = 1.0 / float(time_step) if float(time_step) > 0 else 0.0
         if not (0 < float(time_step) <= 1 and abs(steps - round(steps)) < 1e-9):

@@ -63,7 +63,7 @@ import pandas as pd
 
 from .model import MODEL_PATH, canonical, translated_path
 
-__all__ = ["FastModel", "load_fast", "compare_with_pysd", "SMALL_VENSIM"]
+__all__ = ["FastModel", "load_fast", "load_translation", "compare_with_pysd", "SMALL_VENSIM"]
 
 SMALL_VENSIM = 1e-6  # pysd.py_backend.functions.SMALL_VENSIM (ZIDZ threshold)
 _CONTROL = ("time", "initial_time", "final_time", "time_step", "saveper")
@@ -664,13 +664,14 @@ class FastModel:
 
 
 @lru_cache(maxsize=4)
-def _load(py_path: str) -> FastModel:
+def load_translation(py_path: str) -> FastModel:
+    """The accelerated model of a PySD translation already on disk (built once per process and path)."""
     return FastModel(py_path)
 
 
 def load_fast(mdl_path: str | Path = MODEL_PATH) -> FastModel:
     """The accelerated model for ``mdl_path``, translated once and built once per process."""
-    return _load(str(translated_path(mdl_path)))
+    return load_translation(str(translated_path(mdl_path)))
 
 
 def compare_with_pysd(params: dict[str, float] | None = None, return_columns: list[str] | None = None, *,

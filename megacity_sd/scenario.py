@@ -43,6 +43,8 @@ __all__ = [
     "list_scenarios",
     "list_cities",
     "load_scenario",
+    "read_scenario_file",
+    "ScenarioFile",
 ]
 
 SCENARIO_DIR = _resource_dir("scenarios")
@@ -123,7 +125,8 @@ def list_cities() -> list[str]:
     return sorted(p.stem for p in CITY_DIR.glob("*.yaml"))
 
 
-def _read(path: Path) -> ScenarioFile:
+def read_scenario_file(path: str | Path) -> ScenarioFile:
+    """Read and validate one scenario or city file (schema only; constants are checked when applied)."""
     data = read_yaml_mapping(path, "with keys name, title, description, extends, constants")
     try:
         return ScenarioFile.model_validate(data)
@@ -173,15 +176,11 @@ def _check_kind(path: Path, spec: ScenarioFile, kind: str) -> None:
         raise UserInputError(f"{path}: a scenario file (name: {spec.name}), not a city; give it with --scenario")
 
 
-def _check(path: Path, key: str, value: float, mdl_path: Path, prefix: str = "constants") -> str:
-    return check_constant(key, value, where=f"{path}: key '{prefix}.{key}'", mdl_path=mdl_path).name
-
-
 def _apply_constants(path: Path, constants: dict, scen: Scenario, mdl_path: Path, spec_name: str,
                      prefix: str = "constants") -> None:
     for key, raw in constants.items():
         value = float(raw.value if isinstance(raw, SourcedValue) else raw)
-        name = _check(path, key, value, mdl_path, prefix)
+        name = check_constant(key, value, where=f"{path}: key '{prefix}.{key}'", mdl_path=mdl_path).name
         scen.constants[name] = value
         if isinstance(raw, SourcedValue):
             scen.sources[name] = raw.source
@@ -197,7 +196,7 @@ def _apply(path: Path, kind: str, scen: Scenario, mdl_path: Path, seen: tuple[Pa
     if path in seen:
         chain = " -> ".join(p.name for p in (*seen, path))
         raise UserInputError(f"{path}: key 'extends': circular inheritance ({chain})")
-    spec = _read(path)
+    spec = read_scenario_file(path)
     if kind == "city" and spec.cities:
         raise UserInputError(f"{path}: key 'cities': only scenario files have settings per city; "
                              "allowed in a city file: name, title, description, constants")

@@ -327,10 +327,10 @@ def load_uncertainty(path: str | Path | None = None, *, scenario: Scenario | Non
         unc = apply_calibration(unc, scenario.intervals, estimates=scenario.constants, label=label,
                                 mdl_path=mdl_path)
     elif calibration not in (True, False):
-        from .scenario import _read
+        from .scenario import read_scenario_file
 
         cal_path = Path(calibration)
-        spec_cal = _read(cal_path)
+        spec_cal = read_scenario_file(cal_path)
         intervals = {k: tuple(v.ci) for k, v in spec_cal.constants.items() if getattr(v, "ci", None) is not None}
         estimates = {k: float(getattr(v, "value", v)) for k, v in spec_cal.constants.items()}
         unc = apply_calibration(unc, intervals, estimates=estimates, label=f"calibration {cal_path.name}",
@@ -477,16 +477,16 @@ def check_n(method: str, n: int) -> None:
     UserInputError
     """
     if method not in METHODS:
-        raise UserInputError(f"--method {method!r}: unknown; allowed: {', '.join(METHODS)}")
+        raise UserInputError(f"method {method!r}: unknown; allowed: {', '.join(METHODS)}")
     if not isinstance(n, int | np.integer) or isinstance(n, bool):
-        raise UserInputError(f"--n {n!r}: not an integer")
+        raise UserInputError(f"n {n!r}: not an integer")
     rules = {"oat": (2, "levels per parameter, at least 2 (the two bounds)"),
              "morris": (4, "Morris trajectories, at least 4"),
              "sobol": (16, "a power of two, at least 16 (Sobol' base sample; runs = N x (parameters + 2))"),
              "mc": (20, "Latin hypercube runs per scenario, at least 20 (for 5 and 95 % bands)")}
     low, what = rules[method]
     if n < low or (method == "sobol" and n & (n - 1)):
-        raise UserInputError(f"--n {n}: too small or not allowed for {method}; allowed: {what}")
+        raise UserInputError(f"n {n}: too small or not allowed for {method}; allowed: {what}")
 
 
 def _ind_units() -> dict[str, str]:

@@ -1190,9 +1190,9 @@ def crosscheck(city: str = "shanghai", *, scenarios: Sequence[str] | None = None
     from .scenario import load_scenario
 
     if n_members < 2:
-        raise UserInputError(f"--members {n_members}: not allowed; allowed: an integer >= 2")
+        raise UserInputError(f"n_members {n_members}: not allowed; allowed: an integer >= 2")
     if seed is not None and seed < 0:
-        raise UserInputError(f"--seed {seed}: not allowed; allowed: an integer >= 0")
+        raise UserInputError(f"seed {seed}: not allowed; allowed: an integer >= 0")
     name = load_scenario("baseline", city=city).city
     hist_fit = fit_history(alpha=alpha)
     panel, central = model_panel(city, scenarios, n_members, seed, engine)
