@@ -75,9 +75,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .data import DATA_DIR, TABLES
 from .data import table as data_table
+from .engines import run_one
 from .errors import UserInputError
 from .io import read_yaml_mapping, write_atomic
-from .model import MODEL_PATH, canonical, check_constant, load_simlin, model_doc
+from .model import MODEL_PATH, canonical, check_constant, model_doc
 from .scenario import CALIBRATED_DIR, SCENARIO_DIR, load_scenario
 
 __all__ = [
@@ -443,7 +444,10 @@ def observations(city: str, config: CalibrationConfig | None = None) -> pd.DataF
 
 
 class Simulator:
-    """Fast repeated runs of the model with pysimlin (about 3 ms a run).
+    """Repeated runs of the model for the optimiser, through :func:`megacity_sd.engines.run_one`.
+
+    pysimlin by default (about 3 ms a run, returning only the variables asked
+    for); a failing or non-finite run is an infeasible point, not an error.
 
     Parameters
     ----------
@@ -451,15 +455,18 @@ class Simulator:
         Model variables to return.
     base : mapping of str to float, optional
         Constants applied to every run (the city's uncalibrated values).
+    engine : {"simlin", "fast", "pysd"}
+        The engine (:data:`megacity_sd.engines.ENGINES`).
     mdl_path : str or Path
         The model file.
     """
 
     def __init__(self, variables: Sequence[str], base: Mapping[str, float] | None = None,
-                 mdl_path: str | Path = MODEL_PATH):
-        self._model = load_simlin(mdl_path)
+                 mdl_path: str | Path = MODEL_PATH, engine: str = "simlin"):
+        self.mdl_path = mdl_path
+        self.engine = engine
         self.variables = list(dict.fromkeys(variables))
-        self.base = {canonical(k): float(v) for k, v in (base or {}).items()}
+        self.base = dict(base or {})
         self.runs = 0
 
     def run(self, constants: Mapping[str, float] | None = None) -> pd.DataFrame | None:
@@ -468,22 +475,18 @@ class Simulator:
         Returns
         -------
         pandas.DataFrame or None
-            Index ``time`` (years, every SAVEPER), one column per variable,
-            model units; None if the run fails or gives a non-finite value.
+            Index ``time`` (whole years), one column per variable, model
+            units; None if the run fails or gives a non-finite value.
         """
-        overrides = dict(self.base)
-        overrides.update({canonical(k): float(v) for k, v in (constants or {}).items()})
         self.runs += 1
         try:
-            sim = self._model.simulate(overrides=overrides)
-            sim.run_to_end()
-            t = np.asarray(sim.get_series("time"), dtype=float)
-            cols = {v: np.asarray(sim.get_series(canonical(v)), dtype=float) for v in self.variables}
+            df = run_one(self.engine, {**self.base, **dict(constants or {})}, self.variables,
+                         mdl_path=self.mdl_path)
         except Exception:  # noqa: BLE001 - any engine failure is an infeasible point for the optimiser
             return None
-        df = pd.DataFrame(cols, index=pd.Index(t, name="time"))
         if not np.isfinite(df.to_numpy()).all():
             return None
+        df.index = pd.Index(df.index.to_numpy(dtype=float), name="time")
         return df
 
 

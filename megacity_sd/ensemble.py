@@ -44,30 +44,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .engines import ENGINES, engine_model, run_batch
 from .errors import Interrupted, UserInputError
 from .indicators import INDICATORS, indicator_matrix
 from .io import read_csv_table, write_atomic, write_csv_atomic
 from .model import MODEL_PATH, canonical, check_constant, model_doc
 
 __all__ = [
-    "ENSEMBLE_ENGINES",
     "EnsembleResult",
     "LocalRunner",
     "DaskRunner",
     "run_ensemble",
     "load_ensemble",
     "indicator_matrix",
-    "evaluate_sets",
     "read_parameter_table",
 ]
 
-ENSEMBLE_ENGINES = ("fast", "simlin", "pysd")
 _FORMAT = 1
 
 
 # ----------------------------------------------------------------------------- evaluation (worker side)
 
-_MODELS: dict[tuple, object] = {}
 EVALUATIONS = {"runs": 0, "batches": 0}  # this process's count of evaluated sets (tests read it)
 
 
@@ -89,113 +86,6 @@ def _resolve_model(mdl_path: str | None, sha: str | None) -> str:
             raise RuntimeError(f"the model file of this worker ({path}) differs from the one the ensemble was "
                                "started with: install the same megacity-sd version on every worker")
     return path
-
-
-def _model(engine: str, mdl_path: str, time_step: float | None, py_path: str | None = None):
-    key = (engine, mdl_path, time_step if engine == "simlin" else None)
-    if key not in _MODELS:
-        if engine == "fast":
-            from .pysd_fast import load_fast, load_translation
-
-            # the parent's translation, when this worker sees it, spares importing PySD here
-            _MODELS[key] = load_translation(py_path) if py_path and Path(py_path).is_file() else load_fast(mdl_path)
-        elif engine == "simlin":
-            from .model import load_simlin
-
-            m = load_simlin(mdl_path)
-            if time_step is not None:
-                m.project.set_sim_specs(dt=float(time_step))
-            _MODELS[key] = m
-        elif engine == "pysd":
-            from .model import load_pysd
-            from .pysd_fast import load_fast
-
-            _MODELS[key] = (load_pysd(mdl_path), load_fast(mdl_path).constants)
-        else:
-            raise ValueError(f"engine must be one of {ENSEMBLE_ENGINES}, not {engine!r}")
-    return _MODELS[key]
-
-
-def evaluate_sets(engine: str, params: pd.DataFrame, base: Mapping[str, float], variables: Sequence[str], *,
-                  time_step: float | None = None, mdl_path: str | Path = MODEL_PATH, py_path: str | None = None
-                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Run the model for each row of ``params`` on top of ``base``.
-
-    Parameters
-    ----------
-    engine : {"fast", "simlin", "pysd"}
-        ``fast``: the accelerated PySD path, the whole table in one vectorised
-        pass; ``simlin``: pysimlin, one run per row; ``pysd``: PySD as
-        installed, one run per row (the reference, slow).
-    params : pandas.DataFrame
-        One row per parameter set, columns = model constants.
-    base : mapping
-        Constants shared by every row (a scenario); ``params`` overrides them.
-    variables : sequence of str
-        Model variables to return.
-    time_step : float, optional
-        Integration step (default: the model's TIME STEP).
-    mdl_path : str or Path
-        The model file.
-    py_path : str, optional
-        PySD's translation of it, if already known (``fast`` engine).
-
-    Returns
-    -------
-    years : numpy.ndarray
-        Saved years (integers).
-    series : dict of str to numpy.ndarray
-        ``(rows, years)`` for each variable, in model units.
-    """
-    mdl_path = str(mdl_path)
-    n = len(params)
-    if engine == "fast":
-        fm = _model("fast", mdl_path, None, py_path)
-        if n == 1:  # the scalar loop is faster than a vector pass of one
-            row = {c: float(params[c].iloc[0]) for c in params.columns}
-            df = fm.run({**base, **row}, list(variables), time_step=time_step)
-            times = df.index.to_numpy(dtype=float)
-            series = {v: df[v].to_numpy(dtype=float)[None, :] for v in variables}
-        else:
-            times, series = fm.run_batch(params, list(variables), base=dict(base), time_step=time_step)
-    elif engine == "simlin":
-        m = _model("simlin", mdl_path, time_step)
-        ov_base = {canonical(k): float(v) for k, v in base.items()}
-        cols = [canonical(c) for c in params.columns]
-        vals = params.to_numpy(dtype=float)
-        names = [canonical(v) for v in variables]
-        series = {v: None for v in variables}
-        times = None
-        for i in range(n):
-            sim = m.simulate({**ov_base, **dict(zip(cols, vals[i].tolist(), strict=True))})
-            sim.run_to_end()
-            if times is None:
-                times = sim.get_series("time")
-                for v in variables:
-                    series[v] = np.empty((n, len(times)))
-            for v, nm in zip(variables, names, strict=True):
-                series[v][i] = sim.get_series(nm)
-    elif engine == "pysd":
-        model, defaults = _model("pysd", mdl_path, None)
-        vals = params.to_numpy(dtype=float)
-        series = {}
-        times = None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for i in range(n):
-                # every constant is set on every run: PySD keeps parameters between runs
-                p = {**defaults, **base, **dict(zip(params.columns, vals[i].tolist(), strict=True))}
-                df = model.run(params=p, return_columns=list(variables), time_step=time_step)
-                if times is None:
-                    times = df.index.to_numpy(dtype=float)
-                    series = {v: np.empty((n, len(times))) for v in variables}
-                for v in variables:
-                    series[v][i] = df[v].to_numpy(dtype=float)
-    else:
-        raise ValueError(f"engine must be one of {ENSEMBLE_ENGINES}, not {engine!r}")
-    years = np.asarray(times, dtype=float)
-    keep = np.isclose(years, np.round(years), atol=1e-6)
-    return np.round(years[keep]).astype(int), {v: np.asarray(a)[:, keep] for v, a in series.items()}
 
 
 @dataclass(frozen=True)
@@ -223,8 +113,8 @@ def _evaluate_task(spec: _Spec, rows: np.ndarray, values: np.ndarray) -> dict:
     params = pd.DataFrame(values, columns=list(spec.columns))
     mdl = _resolve_model(spec.mdl_path, spec.model_sha)
     if isinstance(spec.engine, str):
-        years, series = evaluate_sets(spec.engine, params, dict(spec.base), _variables(spec),
-                                      time_step=spec.time_step, mdl_path=mdl, py_path=spec.py_path)
+        years, series = run_batch(spec.engine, params, dict(spec.base), _variables(spec),
+                                  time_step=spec.time_step, mdl_path=mdl, py_path=spec.py_path)
     else:
         years, series = spec.engine(params, dict(spec.base), _variables(spec), time_step=spec.time_step,
                                     mdl_path=mdl)
@@ -241,7 +131,7 @@ def _init_worker(spec: _Spec) -> None:
     _ignore_sigint()
     warnings.simplefilter("ignore")
     if isinstance(spec.engine, str):
-        _model(spec.engine, _resolve_model(spec.mdl_path, spec.model_sha), spec.time_step, spec.py_path)
+        engine_model(spec.engine, _resolve_model(spec.mdl_path, spec.model_sha), spec.time_step, spec.py_path)
 
 
 # ----------------------------------------------------------------------------- runners
@@ -533,8 +423,8 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
         Model variables whose yearly values are stored too (e.g. ``CO2
         emissions``, ``PM25``, ``Population``).
     engine : {"fast", "simlin", "pysd"} or callable
-        See :func:`evaluate_sets`; a picklable callable with the signature of
-        :func:`evaluate_sets` minus ``engine`` may replace it.
+        See :func:`megacity_sd.engines.run_batch`; a picklable callable with the
+        signature of :func:`~megacity_sd.engines.run_batch` minus ``engine`` may replace it.
     batch_size : int, optional
         Sets per batch (default: a quarter of the sets per worker, at most
         2000 for ``fast``, 100 for ``simlin``; on resume, the stored one).
@@ -569,8 +459,8 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
         ``out_dir`` holding a different ensemble, a bad worker count.
     """
     mdl_path = Path(mdl_path)
-    if isinstance(engine, str) and engine not in ENSEMBLE_ENGINES:
-        raise UserInputError(f"engine {engine!r} not allowed; allowed: {', '.join(ENSEMBLE_ENGINES)}")
+    if isinstance(engine, str) and engine not in ENGINES:
+        raise UserInputError(f"engine {engine!r} not allowed; allowed: {', '.join(ENGINES)}")
     if workers is not None and (not isinstance(workers, int | np.integer) or workers < 0):
         raise UserInputError(f"workers {workers}: not allowed; allowed: an integer >= 0")
     if scheduler is not None and workers is not None:

@@ -62,11 +62,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _options(args):
-    from .ensemble import ENSEMBLE_ENGINES
+    from .engines import ENGINES
     from .sensitivity import RunOptions
 
-    if args.engine not in ENSEMBLE_ENGINES:
-        raise UserInputError(f"--engine {args.engine!r}: unknown; allowed: {', '.join(ENSEMBLE_ENGINES)}")
+    if args.engine not in ENGINES:
+        raise UserInputError(f"--engine {args.engine!r}: unknown; allowed: {', '.join(ENGINES)}")
     if args.workers is not None and args.workers < 0:
         raise UserInputError(f"--workers {args.workers}: not allowed; allowed: an integer >= 0")
     if args.time_step is not None and not (0 < args.time_step <= 1
@@ -206,11 +206,10 @@ def write_figures(method: str, tables, out_dir: str | Path, *, scenarios) -> lis
             fig.suptitle(f"{scen.city} / {scen.name}: Sobol indices by year (first order S1, total ST)")
             written.append(savefig_atomic(fig, out_dir / f"{stem}_sobol_years.png"))
         if method == "mc":
-            from .pysd_fast import load_fast
+            from .run import run
 
             bands = tables["mc"]
-            fast = load_fast()
-            nominal = {s.name: fast.run(s.constants, list(SERIES)) for s in scenarios}
+            nominal = {s.name: run(s) for s in scenarios}  # the central run of each scenario
             for var, (label, _scale, _unit) in SERIES.items():
                 n = len(scenarios)
                 cols = min(n, 3)

@@ -20,7 +20,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from megacity_sd import ensemble as ens
-from megacity_sd.ensemble import evaluate_sets, indicator_matrix, load_ensemble, run_ensemble
+from megacity_sd.engines import run_batch
+from megacity_sd.ensemble import indicator_matrix, load_ensemble, run_ensemble
 from megacity_sd.errors import UserInputError
 from megacity_sd.indicators import INDICATORS, evaluate
 from megacity_sd.pysd_fast import _lookup_s, _lookup_v, compare_with_pysd, load_fast
@@ -94,8 +95,8 @@ def test_vector_batch_equals_scalar_runs():
 def test_fast_engine_agrees_with_simlin():
     base = load_scenario("combined").constants
     sets = _sets(6)
-    y1, a = evaluate_sets("fast", sets, base, SERIES)
-    y2, b = evaluate_sets("simlin", sets, base, SERIES)
+    y1, a = run_batch("fast", sets, base, SERIES)
+    y2, b = run_batch("simlin", sets, base, SERIES)
     assert list(y1) == list(y2) == list(range(2005, 2061))
     for v in SERIES:
         assert_allclose(a[v], b[v], rtol=1e-6, atol=0)
@@ -174,7 +175,7 @@ def _fragile_engine(params, base, variables, *, time_step=None, mdl_path=None, m
     if np.any(x == DIE_ONCE) and not os.path.exists(marker):
         Path(marker).touch()
         os._exit(3)
-    return evaluate_sets("fast", params, base, variables, time_step=time_step, mdl_path=mdl_path)
+    return run_batch("fast", params, base, variables, time_step=time_step, mdl_path=mdl_path)
 
 
 def test_dying_worker_is_retried_and_its_set_reported(tmp_path):
