@@ -733,6 +733,7 @@ def model_panel(city: str = "shanghai", scenarios: Sequence[str] | None = None, 
     UserInputError
         Unknown city or scenario (from :func:`megacity_sd.scenario.load_scenario`).
     """
+    from .engines import run_batch
     from .run import run
     from .scenario import load_scenario
 
@@ -742,14 +743,14 @@ def model_panel(city: str = "shanghai", scenarios: Sequence[str] | None = None, 
     frames, central = [], {}
     for scen in loaded:
         base = dict(scen.constants)
-        for member in range(0, n_members + 1):
-            constants = dict(base)
-            if member:
-                constants.update(sample.loc[member].to_dict())
-            wide = run(constants, engine=engine)
-            if member == 0:
-                central[scen.name] = wide
-            cols = _stirpat_columns(wide)
+        central[scen.name] = run(base, engine=engine)
+        members = [(0, _stirpat_columns(central[scen.name]))]
+        if n_members:  # the members in one batch
+            years, series = run_batch(engine, sample, base, list(MODEL_VARIABLES.values()))
+            for i, member in enumerate(sample.index):
+                members.append((int(member), pd.DataFrame({"year": years, **{k: series[v][i] for k, v in
+                                                                             MODEL_VARIABLES.items()}})))
+        for member, cols in members:
             values = cols[list(MODEL_VARIABLES)].to_numpy()
             if not (np.isfinite(values).all() and (values > 0).all()):
                 continue
@@ -802,8 +803,8 @@ def perturbation_elasticities(city: str = "shanghai", n_members: int = 40, seed:
         ``dln_population, dln_gdp_per_capita, dln_energy_intensity`` (median
         co-movements), ``n`` (member-years).
     """
+    from .engines import run_batch
     from .model import canonical, model_doc
-    from .run import run
     from .scenario import load_scenario
 
     doc = model_doc()
@@ -812,19 +813,27 @@ def perturbation_elasticities(city: str = "shanghai", n_members: int = 40, seed:
     rows = []
     for driver, names in PERTURBATIONS.items():
         ratios, comoves = [], {d: [] for d in ("population", "gdp_per_capita", "energy_intensity")}
+        # one batch: every member (0 = the city's own parameters) moved up, then down
+        sets = []
         for member in range(0, n_members + 1):
             base = dict(scen.constants)
             if member:
                 base.update(sample.loc[member].to_dict())
-            outs = []
             for sign in (+1, -1):
-                constants = dict(base)
+                constants = {k: base[k] for k in sample.columns} if member else {}
                 for name in names:
                     v = _default(name, base)
                     lo, hi = doc[canonical(name)].limits or (-np.inf, np.inf)
                     constants[name] = float(np.clip(v * (1 + sign * step), lo, hi))
-                outs.append(_stirpat_columns(run(constants, engine=engine)).set_index("year").loc[years[0]:years[1]])
-            up, down = outs
+                sets.append(constants)
+        table = pd.DataFrame(sets)
+        for c in table.columns:  # member 0 keeps the scenario's (or the model's) value of the sampled constants
+            table[c] = table[c].fillna(_default(c, scen.constants))
+        all_years, series = run_batch(engine, table, dict(scen.constants), list(MODEL_VARIABLES.values()))
+        sel = (all_years >= years[0]) & (all_years <= years[1])
+        for member in range(0, n_members + 1):
+            up, down = (pd.DataFrame({k: series[v][2 * member + j][sel] for k, v in MODEL_VARIABLES.items()},
+                                     index=pd.Index(all_years[sel], name="year")) for j in (0, 1))
             with np.errstate(divide="ignore", invalid="ignore"):
                 d = np.log(up) - np.log(down)
             dx = d[driver]
