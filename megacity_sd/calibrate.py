@@ -351,10 +351,6 @@ def load_config(path: str | Path | None = None, *, mdl_path: str | Path = MODEL_
 
 
 @lru_cache(maxsize=1)
-def _series_table() -> pd.DataFrame:
-    return pd.read_csv(SERIES_PATH)
-
-
 def calibration_series(city: str | None = None, variable: str | None = None) -> pd.DataFrame:
     """Derived calibration series, tidy: ``city, year, variable, value, unit, source``.
 
@@ -369,12 +365,7 @@ def calibration_series(city: str | None = None, variable: str | None = None) -> 
         Lower-case city id, or ``"china"`` for the national rows.
     variable : str, optional
     """
-    df = _series_table()
-    if city is not None:
-        df = df[df["city"] == city]
-    if variable is not None:
-        df = df[df["variable"] == variable]
-    return df.copy()
+    return data_table("calibration_series", city, variable)
 
 
 def _period(year: float, cfg: CalibrationConfig) -> str | None:

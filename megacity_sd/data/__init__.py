@@ -9,7 +9,7 @@ import pandas as pd
 
 __all__ = ["DATA_DIR", "TABLES", "history", "table"]
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent
 
 
 #: Tidy data tables shipped with the package (``city, year, variable, value, unit, source``).
