@@ -77,7 +77,7 @@ from .data import DATA_DIR, TABLES
 from .data import table as data_table
 from .engines import run_one
 from .errors import UserInputError
-from .io import read_yaml_mapping, write_atomic
+from .io import read_yaml_mapping, validation_error, write_atomic
 from .model import MODEL_PATH, canonical, check_constant, model_doc
 from .scenario import CALIBRATED_DIR, SCENARIO_DIR, load_scenario
 
@@ -295,13 +295,8 @@ def load_config(path: str | Path | None = None, *, mdl_path: str | Path = MODEL_
     try:
         spec = _ConfigFile.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        msg = {"extra_forbidden": "unknown key; allowed: windows, optimiser, series, cities and the keys "
-                                  "documented at the top of scenarios/calibration.yaml",
-               "missing": "this key is required"}.get(first["type"], first["msg"])
-        got = f" (got {first['input']!r})" if first["type"] != "missing" else ""
-        raise UserInputError(f"{path}: key '{loc}': {msg}{got}") from None
+        raise validation_error(path, err, "unknown key; allowed: windows, optimiser, series, cities and the keys "
+                                          "documented at the top of scenarios/calibration.yaml") from None
     doc = model_doc(Path(mdl_path))
     (a0, a1), (h0, h1) = spec.windows.in_sample, spec.windows.holdout
     if a0 > a1 or h0 > h1 or h0 <= a1:

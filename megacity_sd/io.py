@@ -24,8 +24,8 @@ import yaml
 
 from .errors import UserInputError
 
-__all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "NumberLoader", "write_atomic", "write_csv_atomic",
-           "write_text_atomic", "write_workbook", "file_mode"]
+__all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "validation_error", "NumberLoader", "write_atomic",
+           "write_csv_atomic", "write_text_atomic", "write_workbook", "file_mode"]
 
 _SAVE_AS = ("save it as UTF-8 (Notepad: File > Save as > Encoding UTF-8; VS Code: 'Save with Encoding' "
             "> UTF-8)")
@@ -126,6 +126,28 @@ def read_csv_table(path: str | Path, **kwargs):
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserInputError(f"{path}: not a readable CSV table ({first})") from None
+
+
+def validation_error(path: str | Path, err, unknown_key: str) -> UserInputError:
+    """A pydantic ``ValidationError`` of a user file as one line: the file, the key, what is allowed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    err : pydantic.ValidationError
+    unknown_key : str
+        What to say of a key the schema does not know (e.g. "allowed keys: a, b").
+    """
+    first = err.errors()[0]
+    # pydantic names the union member it tried ("float", "SourcedValue"...); a user wrote none of them
+    members = {"float", "int", "str", "bool", "SourcedValue", "list[str]", "dict[str,union[float,int,SourcedValue]]"}
+    loc = ".".join(str(p) for p in first["loc"] if str(p).replace(" ", "") not in members)
+    msg = {"extra_forbidden": unknown_key, "float_type": "a number is required", "int_type": "a number is required",
+           "int_parsing": "a whole number is required", "float_parsing": "a number is required",
+           "missing": "this key is required"}.get(first["type"], first["msg"])
+    got = f" (got {first['input']!r})" if first["type"] != "missing" else ""
+    return UserInputError(f"{path}: key '{loc}': {msg}{got}")
 
 
 # ----------------------------------------------------------------------------- writers

@@ -30,7 +30,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
 
 from .errors import UserInputError, suggest
-from .io import read_yaml_mapping
+from .io import read_yaml_mapping, validation_error
 from .model import MODEL_PATH, _resource_dir, check_constant
 
 __all__ = [
@@ -131,19 +131,8 @@ def read_scenario_file(path: str | Path) -> ScenarioFile:
     try:
         return ScenarioFile.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        # pydantic names the union member it tried ("float", "SourcedValue"...); a user wrote none of them
-        members = {"float", "int", "str", "SourcedValue", "list[str]", "dict[str,union[float,int,SourcedValue]]"}
-        loc = ".".join(str(p) for p in first["loc"] if str(p).replace(" ", "") not in members)
-        allowed = {
-            "extra_forbidden": "allowed keys: name, title, description, extends, constants, cities "
-                               "(and value, source, ci inside a constant)",
-            "float_type": "a number is required",
-            "int_type": "a number is required",
-            "missing": "this key is required",
-        }.get(first["type"], first["msg"])
-        got = f" (got {first['input']!r})" if first["type"] not in ("missing",) else ""
-        raise UserInputError(f"{path}: key '{loc}': {allowed}{got}") from None
+        raise validation_error(path, err, "allowed keys: name, title, description, extends, constants, cities "
+                                          "(and value, source, ci inside a constant)") from None
 
 
 def _resolve_path(ref: str, base_dir: Path, kind: str) -> Path:

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationEr
 from .ensemble import DaskRunner, LocalRunner, run_ensemble
 from .errors import UserInputError
 from .indicators import INDICATORS
-from .io import read_yaml_mapping
+from .io import read_yaml_mapping, validation_error
 from .model import MODEL_PATH, _resource_dir, canonical, check_constant, model_doc
 from .scenario import Scenario
 
@@ -217,10 +217,7 @@ def _read_yaml(path: Path, schema, what: str):
     try:
         return schema.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        got = f" (got {first['input']!r})" if first["type"] != "missing" else ""
-        raise UserInputError(f"{path}: key '{loc}': {first['msg']}{got}; allowed: {what}") from None
+        raise validation_error(path, err, f"unknown key; allowed: {what}") from None
 
 
 _PARAM_KEYS = ("name, distribution (uniform, triangular, truncnorm), bounds [low, high] or relative r, "
