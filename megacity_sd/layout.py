@@ -37,24 +37,29 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import MODEL_PATH, canonical, equation_groups, model_doc
+from .model import (
+    MODEL_PATH,
+    SKETCH_MARK,
+    Element,
+    ViewLayout,
+    canonical,
+    equation_groups,
+    model_doc,
+    read_sketch,
+    split_sketch,
+)
 
 __all__ = [
-    "SKETCH_MARK",
-    "Element",
-    "ViewLayout",
     "model_structure",
     "layout_view",
     "layout_model",
     "sketch_text",
     "write_sketch",
-    "read_sketch",
     "render_view",
     "plot_overview",
     "write_diagrams",
 ]
 
-SKETCH_MARK = "\\\\\\---///"
 _VIEW_HEADER = ("{mark} Sketch information - do not modify anything except names\n"
                 "V300  Do not put anything below this section - it will be ignored\n"
                 "*{name}\n"
@@ -129,22 +134,16 @@ class Structure:
 
 
 def _views(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """Views in order and the variables drawn in each (not as shadows), from the one sketch reader."""
     views: list[str] = []
     members: dict[str, list[str]] = {}
-    view = None
-    for line in text.split(SKETCH_MARK, 1)[-1].splitlines():
-        if line.startswith("*"):
-            view = line[1:].strip()
-            if view not in members:
-                views.append(view)
-                members[view] = []
-        elif line.startswith("10,") and view is not None:
-            fields = line.split(",")
-            if len(fields) > 8 and fields[8].strip() == "2":  # a shadow variable
-                continue
-            key = canonical(fields[2].strip('"'))
-            if key not in members[view]:
-                members[view].append(key)
+    for lay in read_sketch(text):
+        if lay.name not in members:
+            views.append(lay.name)
+            members[lay.name] = []
+        for e in lay.elements:
+            if e.kind in ("stock", "aux", "flow") and e.key not in members[lay.name]:
+                members[lay.name].append(e.key)
     return views, members
 
 
@@ -214,57 +213,6 @@ def model_structure(mdl_path: str | Path = MODEL_PATH,
 # --------------------------------------------------------------------------- layout
 
 
-@dataclass
-class Element:
-    """One object of a view.
-
-    Attributes
-    ----------
-    uid : int
-        Id in the sketch.
-    kind : str
-        ``stock``, ``aux`` (any variable drawn without a valve), ``flow`` (a
-        flow's name, attached to its valve), ``valve``, ``cloud`` or
-        ``shadow``.
-    name : str
-        Variable name as written in the model (empty for valves and clouds).
-    x, y : float
-        Centre.
-    key : str
-        Canonical name of the variable ('' for valves and clouds).
-    """
-
-    uid: int
-    kind: str
-    name: str
-    x: float
-    y: float
-    key: str = ""
-
-
-@dataclass
-class ViewLayout:
-    """A laid-out view: elements, pipes and connectors.
-
-    Attributes
-    ----------
-    name : str
-    elements : list of Element
-    pipes : list of tuple
-        ``(valve uid, end uid, "in" | "out")``: a pipe from the valve into a
-        stock (``in``) or from a stock or cloud to the valve (``out``).
-    connectors : list of tuple
-        ``(from uid, to uid, polarity, control point or None)``.
-    """
-
-    name: str
-    elements: list[Element] = field(default_factory=list)
-    pipes: list[tuple[int, int, str]] = field(default_factory=list)
-    connectors: list[tuple[int, int, int, tuple[float, float] | None]] = field(default_factory=list)
-
-    def by_key(self) -> dict[str, Element]:
-        """Variable elements keyed by canonical name (flows by their name element)."""
-        return {e.key: e for e in self.elements if e.key and e.kind in ("stock", "aux", "flow", "shadow")}
 
 
 
@@ -705,13 +653,6 @@ def sketch_text(layouts: list[ViewLayout]) -> str:
     return "".join(_view_text(lay) for lay in layouts) + "///---\\\\\\\n"
 
 
-def _split(text: str) -> tuple[str, str]:
-    i = text.find("\n" + SKETCH_MARK)
-    if i < 0:
-        raise ValueError("no sketch section (a line starting with \\\\\\---///) in the model file")
-    return text[: i + 1], text[i + 1:]
-
-
 def write_sketch(mdl_path: str | Path = MODEL_PATH, out_path: str | Path | None = None,
                  polarity: Mapping[tuple[str, str], int] | None = None) -> Path:
     """Lay out every view and rewrite the sketch section of a model file.
@@ -736,48 +677,12 @@ def write_sketch(mdl_path: str | Path = MODEL_PATH, out_path: str | Path | None 
     mdl_path = Path(mdl_path)
     out_path = Path(out_path) if out_path is not None else mdl_path
     text = mdl_path.read_text(encoding="utf-8")
-    equations, _ = _split(text)
+    equations, _ = split_sketch(text)
     st = model_structure(mdl_path, polarity)
     new = equations + sketch_text(layout_model(st))
     from .io import write_text_atomic
 
     return write_text_atomic(new, out_path)
-
-
-def read_sketch(mdl_path: str | Path = MODEL_PATH) -> list[ViewLayout]:
-    """Read the views of a ``.mdl`` sketch back into :class:`ViewLayout` objects."""
-    text = Path(mdl_path).read_text(encoding="utf-8")
-    _, sketch = _split(text)
-    out: list[ViewLayout] = []
-    for line in sketch.splitlines():
-        if line.startswith("*"):
-            out.append(ViewLayout(line[1:].strip()))
-            continue
-        if not out or not re.match(r"^(1|10|11|12),", line):
-            continue
-        f = line.split(",")
-        lay = out[-1]
-        if f[0] == "10":
-            shape, bits = f[7], f[8]
-            kind = "stock" if shape == "3" else "flow" if shape == "40" else "shadow" if bits == "2" else "aux"
-            name = f[2].strip('"')
-            lay.elements.append(Element(int(f[1]), kind, name, float(f[3]), float(f[4]), canonical(name)))
-        elif f[0] == "11":
-            lay.elements.append(Element(int(f[1]), "valve", "", float(f[3]), float(f[4])))
-        elif f[0] == "12" and f[2] == "48":
-            lay.elements.append(Element(int(f[1]), "cloud", "", float(f[3]), float(f[4])))
-        elif f[0] == "1":
-            a, b, shape = int(f[2]), int(f[3]), f[4]
-            if shape in ("4", "100"):
-                lay.pipes.append((a, b, "in" if shape == "4" else "out"))
-            else:
-                pol = {"43": 1, "45": -1}.get(f[6], 0)
-                m = re.search(r"\|\((-?[\d.]+),(-?[\d.]+)\)\|", line)
-                ctrl = None
-                if shape == "1" and m:
-                    ctrl = (float(m.group(1)), float(m.group(2)))
-                lay.connectors.append((a, b, pol, ctrl))
-    return out
 
 
 # --------------------------------------------------------------------------- pictures
@@ -841,7 +746,7 @@ def _with_shadows(lay: ViewLayout, st: Structure) -> tuple[ViewLayout, list[str]
 
 
 def _equations(mdl_path: Path) -> str:
-    return _split(mdl_path.read_text(encoding="utf-8"))[0]
+    return split_sketch(mdl_path.read_text(encoding="utf-8"))[0]
 
 
 def render_view(lay: ViewLayout, st: Structure, mdl_path: str | Path = MODEL_PATH, *,

@@ -15,11 +15,16 @@ import re
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
+    "SKETCH_MARK",
+    "Element",
+    "ViewLayout",
+    "read_sketch",
+    "split_sketch",
     "check_constant",
     "MODEL_PATH",
     "Variable",
@@ -126,17 +131,120 @@ def equation_groups(text: str) -> dict[str, str]:
     return groups
 
 
-def _sectors(text: str) -> dict[str, str]:
-    """Map canonical variable names to the sketch view (sector) they are drawn in."""
-    sector_of: dict[str, str] = {}
-    view = None
-    for line in text.split("\\\\\\---///", 1)[-1].splitlines():
+# --------------------------------------------------------------------------- the sketch
+
+SKETCH_MARK = "\\\\\\---///"
+
+
+@dataclass
+class Element:
+    """One object of a view.
+
+    Attributes
+    ----------
+    uid : int
+        Id in the sketch.
+    kind : str
+        ``stock``, ``aux`` (any variable drawn without a valve), ``flow`` (a
+        flow's name, attached to its valve), ``valve``, ``cloud`` or
+        ``shadow``.
+    name : str
+        Variable name as written in the model (empty for valves and clouds).
+    x, y : float
+        Centre.
+    key : str
+        Canonical name of the variable ('' for valves and clouds).
+    """
+
+    uid: int
+    kind: str
+    name: str
+    x: float
+    y: float
+    key: str = ""
+
+
+@dataclass
+class ViewLayout:
+    """A laid-out view: elements, pipes and connectors.
+
+    Attributes
+    ----------
+    name : str
+    elements : list of Element
+    pipes : list of tuple
+        ``(valve uid, end uid, "in" | "out")``: a pipe from the valve into a
+        stock (``in``) or from a stock or cloud to the valve (``out``).
+    connectors : list of tuple
+        ``(from uid, to uid, polarity, control point or None)``.
+    """
+
+    name: str
+    elements: list[Element] = field(default_factory=list)
+    pipes: list[tuple[int, int, str]] = field(default_factory=list)
+    connectors: list[tuple[int, int, int, tuple[float, float] | None]] = field(default_factory=list)
+
+    def by_key(self) -> dict[str, Element]:
+        """Variable elements keyed by canonical name (flows by their name element)."""
+        return {e.key: e for e in self.elements if e.key and e.kind in ("stock", "aux", "flow", "shadow")}
+
+def split_sketch(text: str) -> tuple[str, str]:
+    """A model text as (equations, sketch), split at the first sketch mark line."""
+    i = text.find("\n" + SKETCH_MARK)
+    if i < 0:
+        raise ValueError("no sketch section (a line starting with \\\\\\---///) in the model file")
+    return text[: i + 1], text[i + 1:]
+
+
+def read_sketch(source: str | Path = MODEL_PATH) -> list[ViewLayout]:
+    """The one reader of a ``.mdl`` sketch: its views as :class:`ViewLayout` objects.
+
+    Parameters
+    ----------
+    source : str or Path
+        A model file, or the text of one (a string holding the sketch mark).
+    """
+    text = source if isinstance(source, str) and SKETCH_MARK in source else Path(source).read_text(encoding="utf-8")
+    _, sketch = split_sketch(text)
+    out: list[ViewLayout] = []
+    for line in sketch.splitlines():
         if line.startswith("*"):
-            view = line[1:].strip()
-        elif line.startswith("10,") and view is not None:
-            fields = line.split(",")
-            if len(fields) > 2:
-                sector_of.setdefault(canonical(fields[2].strip('"')), view)
+            out.append(ViewLayout(line[1:].strip()))
+            continue
+        if not out or not re.match(r"^(1|10|11|12),", line):
+            continue
+        f = line.split(",")
+        lay = out[-1]
+        if f[0] == "10":
+            shape, bits = f[7], f[8]
+            kind = "stock" if shape == "3" else "flow" if shape == "40" else "shadow" if bits == "2" else "aux"
+            name = f[2].strip('"')
+            lay.elements.append(Element(int(f[1]), kind, name, float(f[3]), float(f[4]), canonical(name)))
+        elif f[0] == "11":
+            lay.elements.append(Element(int(f[1]), "valve", "", float(f[3]), float(f[4])))
+        elif f[0] == "12" and f[2] == "48":
+            lay.elements.append(Element(int(f[1]), "cloud", "", float(f[3]), float(f[4])))
+        elif f[0] == "1":
+            a, b, shape = int(f[2]), int(f[3]), f[4]
+            if shape in ("4", "100"):
+                lay.pipes.append((a, b, "in" if shape == "4" else "out"))
+            else:
+                pol = {"43": 1, "45": -1}.get(f[6], 0)
+                m = re.search(r"\|\((-?[\d.]+),(-?[\d.]+)\)\|", line)
+                ctrl = None
+                if shape == "1" and m:
+                    ctrl = (float(m.group(1)), float(m.group(2)))
+                lay.connectors.append((a, b, pol, ctrl))
+    return out
+
+
+def _sectors(text: str) -> dict[str, str]:
+    """Map canonical variable names to the first view (sector) they are drawn in, not as a shadow."""
+    sector_of: dict[str, str] = {}
+    for lay in read_sketch(text):
+        for e in lay.elements:
+            if e.kind in ("stock", "aux", "flow"):
+                sector_of.setdefault(e.key, lay.name)
     return sector_of
 
 

@@ -20,7 +20,7 @@ import pytest
 from megacity_sd import layout
 from megacity_sd import loops as lp
 from megacity_sd.errors import UserInputError
-from megacity_sd.model import MODEL_PATH, canonical, model_doc
+from megacity_sd.model import MODEL_PATH, SKETCH_MARK, canonical, model_doc, read_sketch
 
 TOY = Path(__file__).parent / "models" / "toy_loops.mdl"
 # the toy's loops by construction (tests/models/toy_loops.mdl, group comment)
@@ -246,14 +246,14 @@ def test_sketch_rewrite_keeps_equations_views_and_engines(tmp_path):
     shutil.copy(TOY, mdl)
     layout.write_sketch(mdl)
     before, after = TOY.read_text(), mdl.read_text()
-    mark = "\n" + layout.SKETCH_MARK
+    mark = "\n" + SKETCH_MARK
     assert after[: after.index(mark)] == before[: before.index(mark)]
     old, new = model_doc(TOY), model_doc(mdl)
     assert {k: v.sector for k, v in old.items()} == {k: v.sector for k, v in new.items()}
     import simlin
 
     assert simlin.load(str(mdl)).check() == ()
-    views = layout.read_sketch(mdl)
+    views = read_sketch(mdl)
     assert [v.name for v in views] == ["People", "Nature"]
     assert sum(e.kind == "valve" for v in views for e in v.elements) == 4
     first = mdl.read_text()
@@ -263,7 +263,7 @@ def test_sketch_rewrite_keeps_equations_views_and_engines(tmp_path):
 
 def test_every_model_variable_is_drawn_in_one_view():
     seen = {}
-    for view in layout.read_sketch(MODEL_PATH):
+    for view in read_sketch(MODEL_PATH):
         for e in view.elements:
             if e.key and e.kind != "shadow":
                 assert seen.setdefault(e.key, view.name) == view.name, e.key
