@@ -354,23 +354,20 @@ def _feedback_arcs(nodes: list[str], edges: set[tuple[str, str]]) -> set[tuple[s
 
 
 def _isotonic_place(desired: list[float], sizes: list[float], gap: float) -> list[float]:
-    """Centres closest to ``desired`` (least squares) keeping order and spacing (pool adjacent violators)."""
-    n = len(desired)
-    if n == 0:
+    """Centres closest to ``desired`` (least squares) keeping order and spacing.
+
+    With ``offset`` the cumulative spacing, the centres are ``z + offset`` with
+    ``z`` the non-decreasing least-squares fit of ``desired - offset``: an
+    isotonic regression (:func:`scipy.optimize.isotonic_regression`).
+    """
+    if not desired:
         return []
-    offset = [0.0] * n
-    for i in range(1, n):
-        offset[i] = offset[i - 1] + (sizes[i - 1] + sizes[i]) / 2 + gap
-    target = [d - o for d, o in zip(desired, offset, strict=True)]
-    blocks: list[list[float]] = []  # [mean, count]
-    for t in target:
-        blocks.append([t, 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            m2, c2 = blocks.pop()
-            m1, c1 = blocks.pop()
-            blocks.append([(m1 * c1 + m2 * c2) / (c1 + c2), c1 + c2])
-    z = [m for m, c in blocks for _ in range(int(c))]
-    return [zi + o for zi, o in zip(z, offset, strict=True)]
+    from scipy.optimize import isotonic_regression
+
+    sizes = np.asarray(sizes, dtype=float)
+    offset = np.concatenate([[0.0], np.cumsum((sizes[:-1] + sizes[1:]) / 2 + gap)])
+    z = isotonic_regression(np.asarray(desired, dtype=float) - offset).x
+    return (z + offset).tolist()
 
 
 def _layered(blocks: dict[str, _Block], edges: set[tuple[str, str]]) -> set[tuple[str, str]]:
