@@ -1,0 +1,50 @@
+"""Ensembles: many parameter sets, a local process pool or a Dask cluster, stored in chunks.
+
+:func:`run_ensemble` evaluates N parameter sets (rows of a table whose columns
+are model constants, from SALib or a user table) on top of a scenario's
+constants. The sets are cut into batches; each worker loads the model once
+(the accelerated PySD path, :mod:`megacity_sd.pysd_fast`, runs a whole batch
+as one vectorised pass); every finished batch is written to its own file in
+``out_dir`` (written to a temporary name and renamed), next to a manifest
+that identifies the ensemble. Running the same ensemble into the same folder
+again reads the stored batches and computes only the missing ones.
+
+A batch whose worker dies (or whose evaluation raises) is retried; a batch
+that fails again is evaluated in isolation, split in halves down to single
+parameter sets, and a set that fails on its own every time is reported
+(``failed.csv`` and :attr:`EnsembleResult.failed`, its outputs NaN). The
+runner draws no random numbers: the samples come seeded from the caller
+(:mod:`megacity_sd.sensitivity`), so results do not depend on the number of
+workers, the backend or the batch size (identical to 1e-12).
+
+Layout of ``out_dir``::
+
+    manifest.json          what the ensemble is (key, engine, outputs, parameters, base constants)
+    params.csv             the N parameter sets, in order (column ``run`` = row number)
+    batches/batch-NNNNNN.npz  rows, indicators (rows x indicators), series (rows x years), failures
+    failed.csv             parameter sets that failed in isolation (written at the end, if any)
+"""
+
+from .runner import (
+    run_ensemble,
+)
+from .runners import (
+    DaskRunner,
+    LocalRunner,
+)
+from .store import (
+    EnsembleResult,
+    load_ensemble,
+    read_parameter_table,
+)
+from .tasks import EVALUATIONS
+
+__all__ = [
+    "EnsembleResult",
+    "LocalRunner",
+    "DaskRunner",
+    "run_ensemble",
+    "load_ensemble",
+    "EVALUATIONS",
+    "read_parameter_table",
+]
