@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 from .cli import add_engine_arg, add_output_args
+from .gtwr_cli import LOCAL_METHODS, add_gtwr_arguments, cmd_fit_local
 
 # The choices of megacity_sd.stirpat (METHODS, COV_TYPES), written here so that building the parser does not
 # import statsmodels (a second per command); tests/test_stirpat.py checks they agree.
@@ -34,6 +35,8 @@ def _columns(text: str) -> list[str]:
 
 def cmd_stirpat_fit(args) -> int:
     """``stirpat fit``: fit STIRPAT on a user table, print the summary, write the tables."""
+    if args.method in LOCAL_METHODS:
+        return cmd_fit_local(args)
     from .errors import UserInputError
     from .io import write_csv_atomic
     from .stirpat import fit_stirpat
@@ -176,7 +179,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     f.add_argument("--entity", help="column naming the entity: entity fixed effects (panel)")
     f.add_argument("--time", default="year", help="column of the year (default: %(default)s)")
     f.add_argument("--time-effects", action="store_true", help="add year fixed effects")
-    f.add_argument("--method", choices=METHODS, default="ols", help="estimator (default: %(default)s)")
+    f.add_argument("--method", choices=(*METHODS, *LOCAL_METHODS), default="ols",
+                   help="estimator: ols, ridge, or local (space-time weighted) gtwr and gwr (default: %(default)s)")
     f.add_argument("--ridge-k", type=float, default=None,
                    help="ridge constant (correlation form); default: the Hoerl-Kennard-Baldwin rule")
     f.add_argument("--ekc", nargs="?", const="", default=None, metavar="COLUMN",
@@ -184,6 +188,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     f.add_argument("--cov", choices=COV_TYPES, default="nonrobust",
                    help="covariance of the estimates (default: %(default)s; cluster and hac-panel use --entity)")
     f.add_argument("--out", default="output", help="output folder for stirpat.csv (default: %(default)s)")
+    add_gtwr_arguments(f)
     f.set_defaults(func=cmd_stirpat_fit)
 
     c = sub.add_parser("crosscheck", help="model vs STIRPAT: elasticities with verdicts, CO2 gap per decade")
