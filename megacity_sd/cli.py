@@ -297,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .decompose_cli import add_parser as add_decompose_parser
 
     add_decompose_parser(sub)
+    from .explore_cli import add_parser as add_explore_parser
+
+    add_explore_parser(sub)
     return p
 
 

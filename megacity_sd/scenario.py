@@ -176,7 +176,7 @@ def _apply_constants(path: Path, constants: dict, scen: Scenario, mdl_path: Path
             if raw.ci is not None:
                 scen.intervals[name] = (float(raw.ci[0]), float(raw.ci[1]))
         else:
-            scen.sources.setdefault(name, f"scenario {spec_name} ({path.name})")
+            scen.sources[name] = f"scenario {spec_name} ({path.name})"  # this file set the value
 
 
 def _apply(path: Path, kind: str, scen: Scenario, mdl_path: Path, seen: tuple[Path, ...],

@@ -84,3 +84,13 @@ def test_city_values_need_a_source(tmp_path):
     city = _write(tmp_path, "c.yaml", "name: c\nconstants:\n  initial population: 1.0e+7\n")
     with pytest.raises(UserInputError, match="needs a source"):
         load_scenario("baseline", city=str(city))
+
+
+def test_a_value_set_again_takes_the_source_of_the_file_that_set_it(tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text("name: child\nextends: transport\nconstants:\n  NEV sales target: 0.55\n", encoding="utf-8")
+    scen = load_scenario(str(child))
+    assert scen.constants["NEV sales target"] == 0.55
+    assert scen.sources["NEV sales target"] == "scenario child (child.yaml)"
+    parent = load_scenario("transport")
+    assert parent.sources["NEV sales target"].startswith("scenario transport")

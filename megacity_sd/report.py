@@ -1,0 +1,545 @@
+"""The report a planner emails: one self-contained HTML file per city.
+
+:func:`build_report` runs a city's scenarios and returns one HTML page with
+the scenario definitions, the indicators (with the change against the
+baseline), the plan targets the city has published (met or missed), the
+standard figures and the co-control coordinates (embedded as base64 PNG), the
+co-control table and every model constant used, with its units, range and
+source. The page loads nothing: no script, no style sheet, no font and no
+image comes from outside it, and it links to nothing outside itself (sources
+that cite a web page are quoted as text).
+
+:func:`check_plan_targets` compares a run with the targets of
+``megacity_sd/data/plan_targets.csv``; the explorer (:mod:`megacity_sd.explore`)
+uses it too.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import DATA_DIR
+from .io import write_text_atomic
+from .model import MODEL_PATH, canonical, model_doc
+from .scenario import Scenario
+
+__all__ = [
+    "PLAN_TARGETS_PATH",
+    "PLAN_METRICS",
+    "PlanMetric",
+    "plan_targets",
+    "check_plan_targets",
+    "scenario_settings",
+    "parameter_table",
+    "build_report",
+    "write_report",
+]
+
+PLAN_TARGETS_PATH = DATA_DIR / "plan_targets.csv"
+#: Province of the cities that are not province-level municipalities: a provincial target is shown
+#: for them as a reference (Shenzhen has no plan of its own in the data and takes Guangdong's).
+PROVINCE = {"guangzhou": "Guangdong", "shenzhen": "Guangdong"}
+WHO_PM25 = 5.0  # microgram/m3, WHO 2021 air quality guideline, annual mean
+NATIONAL_PM25 = 35.0  # microgram/m3, GB 3095-2012 Grade II, annual mean
+
+
+def _at(series: Mapping[str, np.ndarray], years: np.ndarray, var: str, year: int) -> float:
+    hit = np.flatnonzero(years == year)
+    return float(series[var][hit[0]]) if hit.size else float("nan")
+
+
+def _cut_since(var: str, ref: int) -> Callable:
+    """Percent cut of ``var`` in the target year against ``ref`` (positive = lower)."""
+    def value(series, years, year):
+        before = _at(series, years, var, ref)
+        return 100.0 * (1.0 - _at(series, years, var, year) / before) if before else float("nan")
+    return value
+
+
+def _share(num: str, den: str | None = None, scale: float = 100.0) -> Callable:
+    def value(series, years, year):
+        top = _at(series, years, num, year)
+        if den is None:
+            return scale * top
+        bottom = _at(series, years, den, year)
+        return scale * top / bottom if bottom else float("nan")
+    return value
+
+
+@dataclass(frozen=True)
+class PlanMetric:
+    """How a plan target is read from a model run.
+
+    Attributes
+    ----------
+    variables : tuple of str
+        Model variables the value is computed from.
+    label : str
+        What the model value is, with its unit.
+    sense : str
+        ``">="``: the target is a floor (met when the model value is at least
+        the target); ``"<="``: a cap.
+    note : str
+        How the model's quantity differs from the plan's, where it does.
+    value : callable
+        ``value(series, years, year)`` -> float in the target's unit.
+    """
+
+    variables: tuple[str, ...]
+    label: str
+    sense: str
+    note: str
+    value: Callable
+
+
+#: The plan variables of ``plan_targets.csv`` that a run can be checked against. A target whose
+#: variable is not here is listed as "not checked" with the reason.
+PLAN_METRICS: dict[str, PlanMetric] = {
+    "energy_intensity_reduction_vs_2020": PlanMetric(
+        ("energy intensity of GDP",), "cut of final energy per unit of GDP since 2020, %", ">=",
+        "model: final energy over GDP at constant 2005 prices", _cut_since("energy intensity of GDP", 2020)),
+    "co2_intensity_reduction_vs_2005": PlanMetric(
+        ("carbon intensity of GDP",), "cut of CO2 (scope 1+2) per unit of GDP since 2005, %", ">=",
+        "model: scope 1+2 CO2 over GDP at constant 2005 prices", _cut_since("carbon intensity of GDP", 2005)),
+    "non_fossil_share_of_energy_consumption": PlanMetric(
+        ("non fossil share of energy",), "non-fossil share of primary energy, %", ">=",
+        "model: local PV, dedicated clean imports, green hydrogen and clean transport fuels at calorific value; "
+        "grid imports count as fossil (official statistics count their non-fossil part, at coal equivalent)",
+        _share("non fossil share of energy")),
+    "renewable_share_of_energy_consumption": PlanMetric(
+        ("non fossil share of energy",), "non-fossil share of primary energy, %", ">=",
+        "proxy: the model's non-fossil share (dedicated clean imports counted as renewable, grid imports as "
+        "fossil), electricity at calorific value",
+        _share("non fossil share of energy")),
+    "pm25_annual_mean_cap": PlanMetric(
+        ("PM25",), "annual mean PM2.5, ug/m3", "<=", "", _share("PM25", scale=1.0)),
+    "bev_share_of_new_private_vehicle_purchases": PlanMetric(
+        ("NEV share of sales",), "new-energy share of new car sales, %", ">=",
+        "proxy: all new-energy cars (battery-electric and plug-in) among all new cars, not only private ones",
+        _share("NEV share of sales")),
+    "coal_share_of_primary_energy_cap": PlanMetric(
+        ("primary coal", "total primary energy"), "coal share of primary energy, %", "<=",
+        "model: imported electricity at calorific value, which makes the coal share higher than the official "
+        "coal-equivalent share", _share("primary coal", "total primary energy")),
+    "renewable_generation_capacity": PlanMetric(
+        ("PV capacity",), "local PV capacity, 10^4 kW", ">=",
+        "proxy: local PV only (the model has no local wind, hydro or biomass capacity)", _share("PV capacity",
+                                                                                               scale=1e-4)),
+}
+
+
+@lru_cache(maxsize=4)
+def _read_targets(path: str) -> pd.DataFrame:
+    return pd.read_csv(path)
+
+
+def plan_targets(city: str, path: str | Path = PLAN_TARGETS_PATH) -> pd.DataFrame:
+    """The published targets that apply to a city: its own, then its province's.
+
+    Parameters
+    ----------
+    city : str
+        City id (``shanghai``...).
+    path : str or Path
+        The targets table (columns ``region, target_year, variable, value,
+        unit, basis, source``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of ``path`` for the city, with a column ``scope``: ``city
+        plan`` or ``provincial plan (NAME)``.
+    """
+    df = _read_targets(str(path)).copy()
+    region = df["region"].astype(str).str.lower()
+    own = df[region == city.lower()].assign(scope="city plan")
+    province = PROVINCE.get(city.lower())
+    prov = df[region == province.lower()].assign(scope=f"provincial plan ({province})") if province else df.iloc[0:0]
+    return pd.concat([own, prov], ignore_index=True)
+
+
+def check_plan_targets(series: Mapping[str, np.ndarray], years, city: str,
+                       path: str | Path = PLAN_TARGETS_PATH) -> list[dict]:
+    """Whether a run meets the city's published plan targets.
+
+    Parameters
+    ----------
+    series : mapping of str to array
+        Model variables of one run (at least those of :data:`PLAN_METRICS`),
+        one value per year of ``years``, in model units.
+    years : array of int
+        The run's years.
+    city : str
+        City id.
+    path : str or Path
+        The targets table.
+
+    Returns
+    -------
+    list of dict
+        One per target: ``scope, region, target_year, variable, target``
+        (value in ``unit``), ``unit, basis, metric`` (what the model value
+        is), ``model`` (the model's value in the target's unit; NaN where not
+        checked), ``sense`` (``>=`` floor, ``<=`` cap), ``status`` (``met``,
+        ``missed`` or ``not checked``), ``note`` and ``source``.
+    """
+    years = np.asarray(years)
+    rows = []
+    for t in plan_targets(city, path).itertuples(index=False):
+        metric = PLAN_METRICS.get(t.variable)
+        row = {"scope": t.scope, "region": t.region, "target_year": int(t.target_year), "variable": t.variable,
+               "target": float(t.value), "unit": t.unit, "basis": t.basis, "source": t.source}
+        if metric is None or int(t.target_year) not in years or any(v not in series for v in metric.variables):
+            why = ("no model metric for this variable" if metric is None else
+                   f"the run has no year {int(t.target_year)}" if int(t.target_year) not in years else
+                   "the run lacks " + ", ".join(v for v in metric.variables if v not in series))
+            rows.append({**row, "metric": "", "model": float("nan"), "sense": "", "status": "not checked",
+                         "note": why})
+            continue
+        value = float(metric.value(series, years, int(t.target_year)))
+        ok = value >= row["target"] if metric.sense == ">=" else value <= row["target"]
+        status = "not checked" if not np.isfinite(value) else "met" if ok else "missed"
+        rows.append({**row, "metric": metric.label, "model": value, "sense": metric.sense, "status": status,
+                     "note": metric.note})
+    return rows
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def scenario_settings(scen: Scenario, base: Scenario, mdl_path: str | Path = MODEL_PATH) -> pd.DataFrame:
+    """What a scenario changes against the same city's baseline.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``constant, units, range, baseline, value, source``, one row per
+        constant whose value differs from the baseline's.
+    """
+    doc = model_doc(Path(mdl_path))
+    rows = []
+    for name, value in scen.constants.items():
+        var = doc[canonical(name)]
+        before = base.constants.get(var.name, var.value)
+        if before == value:
+            continue
+        rows.append({"constant": var.name, "units": var.units, "range": _range(var.limits), "baseline": before,
+                     "value": value, "source": scen.sources.get(var.name, "")})
+    return pd.DataFrame(rows, columns=["constant", "units", "range", "baseline", "value", "source"])
+
+
+def _range(limits) -> str:
+    return "" if limits is None else f"[{limits[0]:g}, {limits[1]:g}]"
+
+
+def parameter_table(scenarios: Sequence[Scenario], mdl_path: str | Path = MODEL_PATH) -> pd.DataFrame:
+    """Every model constant used by the runs, with its value in each scenario, units, range and source.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``constant, sector, units, range``, one column per scenario (the value
+        used) and ``source`` (the file that set it, else the model's own
+        source comment; where scenarios set different values, each
+        scenario's source).
+    """
+    doc = model_doc(Path(mdl_path))
+    rows = []
+    for var in doc.values():
+        if var.kind != "constant" or var.sector == "Control":
+            continue
+        vals = [s.constants.get(var.name, var.value) for s in scenarios]
+        srcs = [s.sources.get(var.name) for s in scenarios]
+        model_src = f"model default: {var.comment}" if var.comment else "model default"
+        distinct = list(dict.fromkeys(src or model_src for src in srcs))
+        if len(distinct) == 1:
+            source = distinct[0]
+        else:
+            source = " | ".join(f"{s.name}: {src or model_src}" for s, src in zip(scenarios, srcs, strict=True))
+        row = {"constant": var.name, "sector": var.sector, "units": var.units, "range": _range(var.limits)}
+        row.update({s.name: v for s, v in zip(scenarios, vals, strict=True)})
+        row["source"] = source
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- HTML
+
+
+_CSS = """
+body{font-family:"DejaVu Sans",Arial,sans-serif;font-size:13px;color:#222;margin:24px auto;max-width:1180px;
+padding:0 16px;line-height:1.4}
+h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:30px;border-bottom:1px solid #ccc}
+h3{font-size:14px;margin-bottom:4px}
+table{border-collapse:collapse;margin:6px 0 14px 0;font-size:12px}
+th,td{border:1px solid #ccc;padding:2px 6px;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f0f0f0;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.met{color:#1a7f37;font-weight:bold}.missed{color:#b42318;font-weight:bold}.nc{color:#777}
+.meta{color:#555}.src{color:#555;font-size:11px;min-width:220px;max-width:520px}td.m{min-width:170px}
+figure{margin:10px 0 20px 0}
+figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:12px}
+nav a{margin-right:12px}.tw{overflow-x:auto;max-width:100%}
+"""
+
+
+def _e(text) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _num(v, digits: int = 4) -> str:
+    """A number for a table: whole numbers as they are (years, counts), others to ``digits`` significant digits."""
+    if isinstance(v, str):
+        return _e(v)
+    if v is None or not np.isfinite(float(v)):
+        return "-"
+    v = float(v)
+    if v.is_integer() and abs(v) < 1e7:
+        return str(int(v))
+    return f"{v:.{digits}g}"
+
+
+def _table(df: pd.DataFrame, *, numeric: Sequence[str] = (), classes: Mapping[str, Callable] | None = None,
+           small: Sequence[str] = (), digits: int = 4) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in df.columns)
+    body = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for col, v in zip(df.columns, row, strict=True):
+            cls = []
+            if col in numeric:
+                cls.append("n")
+                text = _num(v, digits)
+            else:
+                text = _e(v) if not (isinstance(v, float) and np.isnan(v)) else "-"
+            if classes and col in classes:
+                cls.append(classes[col](v))
+            if col in small:
+                cls.append("src")
+            attr = f' class="{" ".join(c for c in cls if c)}"' if any(cls) else ""
+            cells.append(f"<td{attr}>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<div class='tw'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+
+
+def _png(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _figures(long: pd.DataFrame, syn: pd.DataFrame, workdir: Path, year: int) -> list[tuple[str, str]]:
+    """Standard run figures and the co-control coordinates, as (caption, data URI)."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import STYLE, figure_format, savefig_atomic, write_run_figures
+    from .synergy import PATH_YEARS, plot_coordinates
+
+    captions = {"emissions": "Emissions by scenario: CO2 scope 1+2, scope 1 (with the CEADs inventory), scope 2, "
+                "SO2, NOx and primary PM2.5",
+                "energy_mix": "Energy supply by source (electricity at calorific value)",
+                "co2_by_sector": "CO2 by sector (scope 1, CEADs sectors) and scope 2",
+                "fleet": "Vehicle fleet by technology", "floor_area": "Building floor area by class",
+                "pm25": f"Annual mean PM2.5 against the WHO guideline ({WHO_PM25:g}) and the national standard "
+                        f"({NATIONAL_PM25:g}), with the environment bulletins",
+                "population_gdp": "Resident population and GDP (constant 2005 prices)"}
+    out = []
+    with figure_format("png", 110):
+        files = write_run_figures(long, workdir)
+        for f in files:
+            key = f.stem.split("_", 1)[1] if "_" in f.stem else f.stem
+            out.append((captions.get(key, f.stem), _png(f)))
+        defined = syn[["rel_change_pollutant", "rel_change_co2"]].notna().all(axis=1)
+        pols = [p for p in pd.unique(syn["pollutant"]) if defined[syn["pollutant"] == p].any()]
+        if pols:
+            with plt.rc_context(STYLE):
+                cols = 2 if len(pols) > 1 else 1
+                rows = (len(pols) + cols - 1) // cols
+                fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 4.6 * rows), squeeze=False)
+                for ax, pol in zip(axes.flat, pols, strict=False):
+                    plot_coordinates(syn, ax, pollutant=pol, year=year, path_years=PATH_YEARS)
+                for ax in list(axes.flat)[len(pols):]:
+                    ax.set_visible(False)
+                fig.tight_layout()
+                path = savefig_atomic(fig, workdir / "cocontrol.png")
+            out.append((f"Co-control coordinates: x = relative change of the pollutant, y = relative change of CO2 "
+                        f"(scope 1+2), against the baseline; points {year}, paths {PATH_YEARS[0]}-{PATH_YEARS[1]}; "
+                        "quadrant III: both fall", _png(path)))
+    return out
+
+
+def _targets_html(long: pd.DataFrame, scenarios: Sequence[Scenario], city: str) -> str:
+    """The plan targets table: one row per target, the model's value and met/missed per scenario."""
+    checks = {}
+    for s in scenarios:
+        sub = long[long["scenario"] == s.name].pivot_table(index="year", columns="variable", values="value")
+        checks[s.name] = check_plan_targets({c: sub[c].to_numpy() for c in sub.columns}, sub.index.to_numpy(), city)
+    first = next(iter(checks.values()), [])
+    if not first:
+        return f"<p class='meta'>megacity_sd/data/plan_targets.csv has no target for {_e(city)}.</p>"
+    head = ["plan", "year", "target", "model value"] + [s.name for s in scenarios] + ["note", "source"]
+    rows = []
+    for i, t in enumerate(first):
+        cells = [_e(t["scope"]), str(t["target_year"]),
+                 _e(f"{t['variable']} {t['sense']} {t['target']:g} {t['unit']}".replace("  ", " ")),
+                 _e(t["metric"])]
+        for s in scenarios:
+            c = checks[s.name][i]
+            cls = {"met": "met", "missed": "missed"}.get(c["status"], "nc")
+            cells.append(f"<td class='n'>{_num(c['model'])} <span class='{cls}'>{_e(c['status'])}</span></td>")
+        cells = [f"<td>{c}</td>" if not c.startswith("<td") else c for c in cells]
+        cells[3] = cells[3].replace("<td>", "<td class='m'>", 1)
+        cells += [f"<td class='src'>{_e(t['note'])}</td>", f"<td class='src'>{_e(t['source'])}</td>"]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return ("<p class='meta'>Published targets of the city (and of its province, for reference) from "
+            "megacity_sd/data/plan_targets.csv, against the model's value in the target year.</p>"
+            "<div class='tw'><table><thead><tr>"
+            + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table></div>")
+
+
+def build_report(scenarios: Sequence[Scenario], *, engine: str = "fast", title: str | None = None,
+                 descriptions: Mapping[str, str] | None = None, year: int = 2035,
+                 mdl_path: str | Path = MODEL_PATH) -> str:
+    """Run a city's scenarios and return the report as one self-contained HTML page.
+
+    Parameters
+    ----------
+    scenarios : sequence of Scenario
+        Resolved scenarios of one city, with unique names; the city's
+        baseline is added first when none is named ``baseline``.
+    engine : str
+        Simulation engine (:func:`megacity_sd.run.run`).
+    title : str, optional
+        Page title (default: the city and the scenario names).
+    descriptions : mapping of str to str, optional
+        A description per scenario name (default: the ``description`` of the
+        scenario's own file, where it has one).
+    year : int
+        Year of the co-control points (the table also gives 2030 and 2060).
+    mdl_path : str or Path
+        The model file.
+
+    Returns
+    -------
+    str
+        The HTML text.
+    """
+    from . import __version__
+    from .indicators import INDICATORS, against_baseline, evaluate
+    from .io import read_yaml_mapping
+    from .run import run_long
+    from .scenario import load_scenario
+    from .synergy import DEFAULT_YEARS, PATH_YEARS, model_changes, synergy_table
+
+    scenarios = list(scenarios)
+    cities = {s.city for s in scenarios}
+    if len(cities) != 1:
+        raise ValueError(f"a report is for one city; got {sorted(cities)}")
+    city = cities.pop()
+    if "baseline" not in {s.name for s in scenarios}:
+        scenarios.insert(0, load_scenario("baseline", city=city, mdl_path=mdl_path))
+    base = next(s for s in scenarios if s.name == "baseline")
+    long = run_long(scenarios, engine=engine, mdl_path=mdl_path)
+    ev = against_baseline(evaluate(long))
+    syn = synergy_table(model_changes(long))
+    syn_years = sorted({*DEFAULT_YEARS, year})
+    syn_paths = syn[(syn["year"] >= PATH_YEARS[0]) & (syn["year"] <= PATH_YEARS[1])]
+    descriptions = dict(descriptions or {})
+    for s in scenarios:
+        if s.name not in descriptions and s.files:
+            try:
+                descriptions[s.name] = str(read_yaml_mapping(s.files[-1], "").get("description") or "").strip()
+            except Exception:  # noqa: BLE001 - a description is optional
+                descriptions[s.name] = ""
+    names = [s.name for s in scenarios]
+    title = title or f"megacity-sd report: {city}, {', '.join(names)}"
+    mdl = Path(mdl_path)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    digest = hashlib.sha256(mdl.read_bytes()).hexdigest()[:12]
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>",
+             f"<style>{_CSS}</style></head><body>", f"<h1>{_e(title)}</h1>",
+             f"<p class='meta'>City {_e(city)}; scenarios {_e(', '.join(names))}; engine {_e(engine)}; "
+             f"megacity-sd {_e(__version__)}; model {_e(mdl.name)} (sha256 {digest}); written {stamp}. "
+             "CO2 is scope 1+2 (territorial plus imported electricity) unless marked scope 1 or 2. "
+             "This file is self-contained: it loads and links to nothing outside itself.</p>",
+             "<nav><a href='#scenarios'>Scenarios</a><a href='#indicators'>Indicators</a>"
+             "<a href='#targets'>Plan targets</a><a href='#figures'>Figures</a><a href='#cocontrol'>Co-control</a>"
+             "<a href='#parameters'>Parameters</a></nav>"]
+    # scenarios
+    parts.append("<h2 id='scenarios'>Scenarios</h2>")
+    for s in scenarios:
+        settings = scenario_settings(s, base, mdl_path)
+        files = ", ".join(f"{p.parent.name}/{p.name}" for p in s.files)
+        parts.append(f"<h3>{_e(s.name)}: {_e(s.title)}</h3><p>{_e(descriptions.get(s.name, ''))}</p>"
+                     f"<p class='meta'>files applied: {_e(files) or 'none (set in the explorer)'}</p>")
+        if settings.empty:
+            parts.append("<p class='meta'>No constant differs from the baseline.</p>")
+        else:
+            parts.append(_table(settings, numeric=("baseline", "value"), small=("source",)))
+    # indicators
+    parts.append("<h2 id='indicators'>Indicators</h2><p class='meta'>Value, and the change against the same "
+                 "city's baseline (% for quantities, years for years).</p>")
+    wide = ev.pivot_table(index="indicator", columns="scenario", values="value", sort=False, dropna=False)
+    chg = ev.pivot_table(index="indicator", columns="scenario", values="change_pct", sort=False, dropna=False)
+    dyr = ev.pivot_table(index="indicator", columns="scenario", values="change", sort=False, dropna=False)
+    units = dict(zip(ev["indicator"], ev["unit"], strict=False))
+    rows = []
+    for ind in INDICATORS:
+        row = {"indicator": ind.name, "unit": units.get(ind.name, ind.unit)}
+        for n in names:
+            v = wide.at[ind.name, n] if ind.name in wide.index and n in wide.columns else np.nan
+            row[n] = _num(v)
+            if n != "baseline":
+                c = chg.at[ind.name, n] if ind.unit != "year" else dyr.at[ind.name, n]
+                row[f"{n} vs base"] = "-" if not np.isfinite(c) else (f"{c:+.1f} %" if ind.unit != "year"
+                                                                       else f"{c:+.0f} yr")
+        rows.append(row)
+    parts.append(_table(pd.DataFrame(rows), numeric=[c for c in rows[0] if c not in ("indicator", "unit")]))
+    # plan targets
+    parts.append("<h2 id='targets'>Plan targets</h2>")
+    parts.append(_targets_html(long, scenarios, city))
+    # figures
+    parts.append("<h2 id='figures'>Figures</h2>")
+    with tempfile.TemporaryDirectory(prefix="megacity-sd-report-") as tmp:
+        for caption, uri in _figures(long, syn_paths, Path(tmp), year):
+            parts.append(f"<figure><img alt='{_e(caption)}' src='{uri}'><figcaption>{_e(caption)}</figcaption>"
+                         "</figure>")
+    # co-control
+    parts.append("<h2 id='cocontrol'>Co-control</h2><p class='meta'>Against the baseline: x = dP/P (relative change "
+                 "of the pollutant's emissions), y = dC/C (relative change of CO2 scope 1+2); elasticity "
+                 "ET = x / y; quadrant III: both fall (synergy), II: pollutant falls and CO2 rises, IV: CO2 falls "
+                 "and the pollutant rises. APE: air-pollutant equivalent (Environmental Protection Tax Law "
+                 "weights).</p>")
+    st = syn[syn["year"].isin(syn_years)][["measure", "pollutant", "year", "rel_change_pollutant",
+                                          "rel_change_co2", "elasticity", "quadrant", "note"]].copy()
+    st["rel_change_pollutant"] = [f"{100 * v:+.2f} %" if np.isfinite(v) else "-" for v in st["rel_change_pollutant"]]
+    st["rel_change_co2"] = [f"{100 * v:+.2f} %" if np.isfinite(v) else "-" for v in st["rel_change_co2"]]
+    st = st.rename(columns={"measure": "scenario", "rel_change_pollutant": "dP/P", "rel_change_co2": "dC/C",
+                            "elasticity": "ET"})
+    if st["note"].nunique() <= 1:  # the same for every row (the CO2 scope): said above the table
+        st = st.drop(columns="note")
+    parts.append(_table(st, numeric=("year", "dP/P", "dC/C", "ET"), small=("note",)) if len(st) else
+                 "<p class='meta'>Only the baseline: no co-control coordinates.</p>")
+    # parameters
+    params = parameter_table(scenarios, mdl_path)
+    parts.append(f"<h2 id='parameters'>Parameters</h2><p class='meta'>Every model constant used ({len(params)}), "
+                 "with the value of each scenario, its units, the model's [min, max] and the source of the value "
+                 "(the city, calibration or scenario file that set it, else the model's own source).</p>")
+    parts.append(_table(params, numeric=names, small=("source",), digits=8))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(scenarios: Sequence[Scenario], path: str | Path, **kwargs) -> Path:
+    """Build the report (:func:`build_report`) and write it atomically to ``path``."""
+    return write_text_atomic(build_report(scenarios, **kwargs), path)
