@@ -99,7 +99,8 @@ def cmd_stirpat_crosscheck(args) -> int:
           f"engine {args.engine}", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = crosscheck(args.city, n_members=args.members, seed=args.seed, engine=args.engine)
+        res = crosscheck(args.city, n_members=args.members, seed=args.seed, engine=args.engine, local=args.local,
+                         local_bandwidth=args.local_bandwidth, local_tau=args.local_tau)
     print("\nHistorical fit (ln CO2 on ln P, ln A; city and year effects):")
     print(res.fits["history"].summary())
     print("\nModel-implied fit, same form, on the model's output:")
@@ -110,11 +111,18 @@ def cmd_stirpat_crosscheck(args) -> int:
     def cell(v, lo, hi):
         return f"{v:6.2f} [{lo:5.2f}, {hi:5.2f}]" if v == v else f"{'-':>22}"
 
-    for r in res.verdict.itertuples(index=False):
-        print(f"  {r.driver:<17} {cell(r.history, r.history_low, r.history_high):>22} "
-              f"{cell(r.model_fit, r.model_fit_low, r.model_fit_high):>22} "
-              f"{cell(r.perturbation, r.perturbation_low, r.perturbation_high):>22}  {r.verdict}")
-        print(f"  {'':<17} {r.note}")
+    def table(verdict):
+        for r in verdict.itertuples(index=False):
+            print(f"  {r.driver:<17} {cell(r.history, r.history_low, r.history_high):>22} "
+                  f"{cell(r.model_fit, r.model_fit_low, r.model_fit_high):>22} "
+                  f"{cell(r.perturbation, r.perturbation_low, r.perturbation_high):>22}  {r.verdict}")
+            print(f"  {'':<17} {r.note}")
+
+    table(res.verdict)
+    if res.verdict_local is not None:
+        print(f"\nThe same against the local {args.local.upper()} estimates of {city}'s province, 2013-2017 "
+              "(column 'history' = local):")
+        table(res.verdict_local)
     print("\nCO2 gap, model - STIRPAT, decade means (Mt CO2/yr; % of STIRPAT; share of years inside its interval):")
     for (proj, scen), g in res.gaps.groupby(["projection", "scenario"], sort=False):
         cells = "  ".join(f"{r.decade}: {r.gap_mt:+6.1f} ({r.gap_pct:+5.0f} %, {r.years_inside:.0%})"
@@ -127,6 +135,8 @@ def cmd_stirpat_crosscheck(args) -> int:
         print(f"  - {n}")
     out = Path(args.out)
     write_csv_atomic(res.verdict, out / f"{city}_stirpat_verdict.csv")
+    if res.verdict_local is not None:
+        write_csv_atomic(res.verdict_local, out / f"{city}_stirpat_verdict_{args.local}.csv")
     write_csv_atomic(res.gaps, out / f"{city}_stirpat_gap_per_decade.csv")
     write_csv_atomic(res.paths, out / f"{city}_stirpat_paths.csv")
     write_csv_atomic(res.perturbation, out / f"{city}_stirpat_perturbation.csv")
@@ -196,6 +206,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--members", type=int, default=40, help="seeded ensemble members (default: %(default)s)")
     c.add_argument("--seed", type=int, default=1, help="seed of the ensemble (default: %(default)s)")
     add_engine_arg(c)
+    c.add_argument("--local", choices=LOCAL_METHODS, help="also compare with the local (space-time weighted) "
+                   "estimates of the city's province, 2013-2017, from the provincial panel")
+    c.add_argument("--local-bandwidth", type=float, help="with --local: neighbours of the kernel (default: "
+                   "searched by AICc, minutes)")
+    c.add_argument("--local-tau", type=float, help="with --local gtwr: the space-time scale (default: searched)")
     add_output_args(c)
     c.set_defaults(func=cmd_stirpat_crosscheck)
 

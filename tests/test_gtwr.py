@@ -280,3 +280,18 @@ def test_cli_refuses_global_only_options_and_unknown_method(tmp_path, panel):
         pd.DataFrame({"entity": ["e00"], "lon": [110.0], "lat": [30.0]}).to_csv(coords, index=False)
         cmd_fit_local(_args(tmp_path, data=str(csv), coords=str(coords)))
     assert not (tmp_path / "out").exists()
+
+
+def test_crosscheck_compares_the_model_with_the_local_estimates():
+    """`stirpat crosscheck --local gtwr`: the 'history' column holds the province's local estimates."""
+    from megacity_sd.gtwr import fit_local, load_province_panel, local_elasticities
+    from megacity_sd.stirpat import crosscheck
+
+    res = crosscheck("shanghai", n_members=2, engine="fast", local="gtwr", local_bandwidth=50, local_tau=0.01)
+    fit = fit_local(load_province_panel(), "co2", ["population", "gdp_per_capita"], entity="province",
+                    method="gtwr", bandwidth=50, tau=0.01)
+    est = local_elasticities(fit, "shanghai", (2013, 2017)).table().set_index("term")["estimate"]
+    v = res.verdict_local.set_index("driver")
+    assert v.loc["population", "history"] == pytest.approx(est["ln_population"], rel=1e-9)
+    assert v.loc["gdp_per_capita", "history"] == pytest.approx(est["ln_gdp_per_capita"], rel=1e-9)
+    assert set(v["verdict"]) <= {"consistent", "not consistent", "not testable"}

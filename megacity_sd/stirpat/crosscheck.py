@@ -413,6 +413,9 @@ class CrosscheckResult:
     central : dict of str to pandas.DataFrame
         Scenario -> the model run with the city's own parameters.
     notes : list of str
+    verdict_local : pandas.DataFrame or None
+        :func:`compare_elasticities` against the local (GTWR or GWR) estimates
+        of the city's province in recent years, when asked for.
     """
 
     city: str
@@ -425,11 +428,13 @@ class CrosscheckResult:
     central: dict
     anchor_year: int
     notes: list = field(default_factory=list)
+    verdict_local: pd.DataFrame | None = None
 
 
 def crosscheck(city: str = "shanghai", *, scenarios: Sequence[str] | None = None, n_members: int = 40,
                seed: int | None = 1, engine: str = "simlin", anchor_year: int = 2020,
-               alpha: float = 0.05) -> CrosscheckResult:
+               alpha: float = 0.05, local: str | None = None, local_bandwidth: float | None = None,
+               local_tau: float | None = None, local_years: tuple[int, int] = (2013, 2017)) -> CrosscheckResult:
     """Confront the model with STIRPAT both ways (issue 4).
 
     1. Elasticities: :func:`fit_history` (three cities with CO2, population and
@@ -438,6 +443,11 @@ def crosscheck(city: str = "shanghai", *, scenarios: Sequence[str] | None = None
        parameters and ``n_members`` seeded members) and
        :func:`perturbation_elasticities`; verdict by
        :func:`compare_elasticities`.
+       With ``local`` (``"gtwr"`` or ``"gwr"``), the model's elasticities are
+       also compared with the local estimates of the city's province in
+       ``local_years`` (:func:`megacity_sd.gtwr.fit_local` on the shipped
+       provincial panel; the bandwidth and ``tau`` are searched by AICc unless
+       given, which takes minutes).
     2. Paths: :func:`project_co2` from the model's projected drivers, per
        scenario, with (a) the historical elasticities (P, A) and (b) the
        OWID cross-national P, A, T elasticities; :func:`gap_per_decade`.
@@ -468,6 +478,16 @@ def crosscheck(city: str = "shanghai", *, scenarios: Sequence[str] | None = None
                            time_effects=True, cov_type="cluster", cluster_by="iso_code", alpha=alpha,
                            source="megacity_sd/data/owid_stirpat_panel.csv")
     verdict = compare_elasticities(hist_fit, model_fit, pert, model_fit_pat=model_pat, owid=owid, alpha=alpha)
+    verdict_local = None
+    if local is not None:
+        from ..gtwr import fit_local, load_province_panel, local_elasticities
+
+        lfit = fit_local(load_province_panel(), "co2", ["population", "gdp_per_capita"], entity="province",
+                         method=local, bandwidth=local_bandwidth, tau=local_tau, alpha=alpha,
+                         source="megacity_sd/data/province_panel.csv")
+        local_est = local_elasticities(lfit, name, local_years, alpha=alpha)
+        verdict_local = compare_elasticities(local_est, model_fit, pert, model_fit_pat=model_pat, owid=owid,
+                                             alpha=alpha)
     paths = pd.concat([project_co2(hist_fit, central, label="history P,A", anchor_year=anchor_year, alpha=alpha),
                        project_co2(owid_pat, central, label="OWID P,A,T", anchor_year=anchor_year, alpha=alpha)],
                       ignore_index=True)
@@ -488,4 +508,4 @@ def crosscheck(city: str = "shanghai", *, scenarios: Sequence[str] | None = None
     return CrosscheckResult(city=name, verdict=verdict, gaps=gap_per_decade(paths), paths=paths, owid=owid,
                             perturbation=pert, fits={"history": hist_fit, "model": model_fit, "model_pat": model_pat,
                                                      "owid_pat": owid_pat},
-                            central=central, anchor_year=anchor_year, notes=notes)
+                            central=central, anchor_year=anchor_year, notes=notes, verdict_local=verdict_local)
