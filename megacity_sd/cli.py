@@ -378,12 +378,25 @@ def console_main() -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return main()
-    except Interrupted as err:
-        sys.stderr.write(f"megacity-sd: interrupted; {err}\n")
-    except KeyboardInterrupt:
-        sys.stderr.write("megacity-sd: interrupted; every file is written whole or not at all, "
-                         "so none is half-written\n")
+    except KeyboardInterrupt as err:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean exit short
+        if isinstance(err, Interrupted):
+            sys.stderr.write(f"megacity-sd: interrupted; {err}\n")
+        else:
+            sys.stderr.write("megacity-sd: interrupted; every file is written whole or not at all, "
+                             "so none is half-written\n")
+    # Every `finally` has run while the interrupt unwound the stack. Leave now, with 130: CPython kills
+    # itself with SIGINT at exit when a KeyboardInterrupt went unhandled anywhere (e.g. raised in a
+    # destructor while the pool shut down), which would hide this exit code from the shell.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _exit_now(130)
     return 130
+
+
+def _exit_now(code: int) -> None:
+    """End the process at once with ``code`` (``os._exit``; tests replace it)."""
+    os._exit(code)
 
 
 if __name__ == "__main__":

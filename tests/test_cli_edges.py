@@ -197,7 +197,16 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, exc, words):
         raise exc
 
     monkeypatch.setattr(cli, "main", boom)
-    assert cli.console_main() == 130
+    exits = []
+    monkeypatch.setattr(cli, "_exit_now", exits.append)
+    old = signal.getsignal(signal.SIGINT)
+    try:
+        assert cli.console_main() == 130 and exits == [130]
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a second Ctrl-C cannot cut the exit short
+    finally:  # console_main sets process-wide signal actions: give this test process its own back
+        signal.signal(signal.SIGINT, old)
+        if hasattr(signal, "SIGPIPE"):
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     for w in words:
