@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -255,17 +256,18 @@ def test_model_doc_cache_equals_the_parse(tmp_path, monkeypatch):
     """Name look-ups read the parsed declarations from a cache; it must hold exactly what the parser gives."""
     from megacity_sd import model
 
+    decay = Path(__file__).parent / "models" / "decay.mdl"  # the cache is model-independent: a small model
     monkeypatch.setenv("MEGACITY_SD_CACHE", str(tmp_path))
     model.model_doc.cache_clear()
     try:
-        first = model.model_doc()  # parses and writes the cache
-        assert len(list((tmp_path / "doc").glob("megacity-*.json"))) == 1
+        first = model.model_doc(decay)  # parses and writes the cache
+        assert first == model._parse_doc(decay)
+        assert len(list((tmp_path / "doc").glob("decay-*.json"))) == 1
         model.model_doc.cache_clear()
-        again = model.model_doc()  # reads it
-        assert again == first == model._parse_doc(model.MODEL_PATH)
+        assert model.model_doc(decay) == first  # read back from the cache
         (next((tmp_path / "doc").glob("*.json"))).write_text("{broken", encoding="utf-8")
         model.model_doc.cache_clear()
-        assert model.model_doc() == first  # a broken cache costs a parse, never a wrong answer
+        assert model.model_doc(decay) == first  # a broken cache costs a parse, never a wrong answer
     finally:
         model.model_doc.cache_clear()
 
