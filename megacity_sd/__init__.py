@@ -13,7 +13,7 @@ _EXPORTS = {
     "UserInputError": "errors", "INDICATORS": "indicators", "Indicator": "indicators", "evaluate": "indicators",
     "summary": "indicators", "MODEL_PATH": "model", "model_doc": "model", "ENGINES": "engines", "run": "run",
     "run_long": "run", "to_long": "run", "DEFAULT_SCENARIOS": "scenario", "Scenario": "scenario",
-    "load_scenario": "scenario",
+    "load_scenario": "scenario", "ema_model": "robust", "load_targets": "targets",
 }
 
 
@@ -31,8 +31,10 @@ __all__ = [
     "Indicator",
     "Scenario",
     "UserInputError",
+    "ema_model",
     "evaluate",
     "load_scenario",
+    "load_targets",
     "model_doc",
     "run",
     "run_long",

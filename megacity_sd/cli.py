@@ -300,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .explore_cli import add_parser as add_explore_parser
 
     add_explore_parser(sub)
+    from .discover_cli import add_parser as add_discover_parser
+
+    add_discover_parser(sub)
     return p
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "split_sketch",
     "check_constant",
     "MODEL_PATH",
+    "resource_dir",
     "Variable",
     "canonical",
     "equation_groups",
@@ -40,7 +41,7 @@ __all__ = [
 _HERE = Path(__file__).resolve().parent
 
 
-def _resource_dir(name: str) -> Path:
+def resource_dir(name: str) -> Path:
     """Find a top-level project folder (``sd_models``, ``scenarios``).
 
     In a source checkout or an editable install the folder sits beside the
@@ -52,7 +53,7 @@ def _resource_dir(name: str) -> Path:
     raise FileNotFoundError(f"megacity-sd: cannot find the '{name}' folder beside {_HERE}")
 
 
-MODEL_PATH = _resource_dir("sd_models") / "megacity.mdl"
+MODEL_PATH = resource_dir("sd_models") / "megacity.mdl"
 
 
 def canonical(name: str) -> str:

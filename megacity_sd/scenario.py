@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationEr
 
 from .errors import UserInputError, suggest
 from .io import read_yaml_mapping, validation_error
-from .model import MODEL_PATH, _resource_dir, check_constant
+from .model import MODEL_PATH, check_constant, resource_dir
 
 __all__ = [
     "SCENARIO_DIR",
@@ -47,7 +47,7 @@ __all__ = [
     "ScenarioFile",
 ]
 
-SCENARIO_DIR = _resource_dir("scenarios")
+SCENARIO_DIR = resource_dir("scenarios")
 CITY_DIR = SCENARIO_DIR / "cities"
 CALIBRATED_DIR = SCENARIO_DIR / "calibrated"
 DEFAULT_CITY = "shanghai"

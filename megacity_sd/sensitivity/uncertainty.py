@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import UserInputError
 from ..io import read_yaml_mapping, validation_error
-from ..model import MODEL_PATH, _resource_dir, canonical, check_constant, model_doc
+from ..model import MODEL_PATH, canonical, check_constant, model_doc, resource_dir
 from ..scenario import Number, Scenario
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
 DISTRIBUTIONS = ("uniform", "triangular", "truncnorm")
 
 
-UNCERTAINTY_FILE = _resource_dir("scenarios") / "uncertainty.yaml"
+UNCERTAINTY_FILE = resource_dir("scenarios") / "uncertainty.yaml"
 
 
 _SALIB_DIST = {"uniform": "unif", "triangular": "triang", "truncnorm": "truncnorm"}

@@ -1,0 +1,381 @@
+"""Targets, scenario discovery (PRIM), least-effort search, robustness and the EMA Workbench adapter.
+
+Tiers: analytic (PRIM recovers a known box; the least-effort search finds
+answers known in closed form, on test functions and on the model's NEV
+mandate), independent reference (the targets' indicators against the model
+run read by hand; the EMA adapter against ``megacity-sd run``), seeded
+regression (the three commands end to end on small samples), and bad input
+(one line, exit 2, nothing written).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from megacity_sd.cli import _Parser
+from megacity_sd.discover import Lever, box_in_words, levers, prim_boxes
+from megacity_sd.discover_cli import add_parser
+from megacity_sd.errors import UserInputError
+from megacity_sd.robust import least_effort
+from megacity_sd.scenario import load_scenario
+from megacity_sd.targets import list_targets, load_targets, margins, parse_condition
+
+warnings.simplefilter("ignore")
+
+
+def cli(argv: list[str]) -> int:
+    """The three subcommands as ``megacity-sd`` runs them: exit code, UserInputError -> 2."""
+    p = _Parser(prog="megacity-sd")
+    add_parser(p.add_subparsers(dest="command", required=True, parser_class=_Parser))
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserInputError as err:
+        import sys
+
+        sys.stderr.write(f"megacity-sd: {err}\n")
+        return 2
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------------------- analytic: PRIM and seek
+
+
+def test_prim_recovers_a_box_of_two_levers_within_5_percent(tmp_path):
+    """An indicator meets its target exactly inside a box of two levers; PRIM finds the box's edges."""
+    rng = np.random.default_rng(7)
+    n = 4000
+    x = pd.DataFrame({"a target": rng.uniform(0, 1, n), "b target": rng.uniform(2000, 12000, n),
+                      **{f"noise {k} target": rng.uniform(0, 1, n) for k in range(5)}})
+    inside = (x["a target"] >= 0.55) & (x["b target"] <= 5500)
+    # the indicator goes through the targets machinery: PM2.5 in 2035 is 20 inside the box, 30 outside
+    years = np.arange(2005, 2061)
+    pm = np.where(inside.to_numpy()[:, None], 20.0, 30.0) * np.ones((n, len(years)))
+    targets = load_targets(write(tmp_path, "t.yaml", "name: t\ntargets:\n  - condition: PM2.5 in 2035 <= 25\n"))
+    from megacity_sd.targets import evaluate
+
+    _, met = evaluate(targets, years, {"PM25": pm})
+    assert met["all targets"].equals(inside.rename("all targets"))
+    ranges = {"a target": (0.0, 1.0), "b target": (2000.0, 12000.0), **{f"noise {k} target": (0.0, 1.0)
+                                                                       for k in range(5)}}
+    boxes, found = prim_boxes(x, met["all targets"].to_numpy(), ranges=ranges)
+    assert set(boxes["parameter"]) == {"a target", "b target"}
+    a = boxes.set_index("parameter").loc["a target"]
+    b = boxes.set_index("parameter").loc["b target"]
+    assert abs(a["low"] - 0.55) <= 0.05 * 1.0 and a["high"] == 1.0
+    assert abs(b["high"] - 5500) <= 0.05 * 10000 and b["low"] == 2000.0
+    assert a["density"] >= 0.9 and a["coverage"] >= 0.9
+    words = box_in_words(boxes, 1, ranges)
+    assert "a target ≥ 0.5" in words and "b target ≤ 5" in words and "of runs in this box meet the targets" in words
+
+
+def test_seek_finds_closed_form_optima():
+    """min sum(w * effort) subject to a + 2b >= 1.2 (normalised) and c >= 0.5 (c on [0.2, 2])."""
+    lv = [Lever("a target", 0.0, 1.0, "dmnl"), Lever("b target", 0.0, 1.0, "dmnl"), Lever("c target", 0.2, 2.0, "dmnl")]
+
+    def f(v):
+        return np.column_stack([1.2 - (v[:, 0] + 2 * v[:, 1]), 0.5 - v[:, 2]])
+
+    r = least_effort(lv, f)
+    assert r.met
+    assert r.values == pytest.approx([0.0, 0.6, 0.5], abs=1e-3)
+    assert r.total == pytest.approx(0.6 + 0.3 / 1.8, rel=1e-3)
+    r = least_effort(lv, f, weights=[1, 3, 1])  # b three times dearer: a at its maximum, then b = 0.1
+    assert r.values == pytest.approx([1.0, 0.1, 0.5], abs=1e-3)
+    r = least_effort(lv, lambda v: np.column_stack([3.5 - (v[:, 0] + 2 * v[:, 1])]))  # beyond every lever
+    assert not r.met and "no setting meets every target" in r.message
+
+
+def test_seek_on_the_model_finds_the_nev_mandate_in_closed_form(tmp_path, capsys):
+    """NEV share of car sales in 2025 >= 50 %: the mandate is path + (T - path) * (2025 - 2021) / 10 with the
+    baseline path at 0.3 by 2025 (Shanghai), so the least target is T = 0.3 + 0.2 / 0.4 = 0.8; the file written
+    runs through load_scenario and run() and meets the target."""
+    base = load_scenario("baseline", city="shanghai")
+    assert base.constants.get("NEV sales baseline target", 0.3) == pytest.approx(0.3, rel=1e-12)
+    t = write(tmp_path, "nev.yaml", "name: nev\ncity: shanghai\ntargets:\n  - condition: "
+                                    "NEV share of car sales in 2025 >= 50%\n")
+    code = cli(["seek", "--city", "shanghai", "--targets", str(t), "--lever", "NEV sales", "--lever", "carbon price",
+                "--weight", "carbon price=1", "--out", str(tmp_path / "out"), "--no-figures"])
+    assert code == 0
+    seek = pd.read_csv(tmp_path / "out" / "seek.csv").set_index("lever")
+    assert seek.at["NEV sales target", "value"] == pytest.approx(0.8, abs=2e-3)
+    assert seek.at["carbon price target", "effort"] == pytest.approx(0.0, abs=1e-6)
+    scen = load_scenario(str(tmp_path / "out" / "least_effort_nev.yaml"), city="shanghai")
+    assert scen.constants["NEV sales target"] == pytest.approx(0.8, abs=2e-3)
+    assert "meets every target" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def test_conditions_parse_into_their_parts():
+    c = parse_condition("CO2 in 2060 <= 10% of CO2 in 2019")
+    assert (c.left.name, c.op, c.factor, c.right.name) == ("CO2 in 2060", "<=", pytest.approx(0.1), "CO2 in 2019")
+    c = parse_condition("co2 intensity in 2030 ≤ 0.3 * CO2 intensity in 2005")
+    assert (c.left.variable, c.op, c.factor) == ("carbon intensity of GDP", "<=", pytest.approx(0.3))
+    c = parse_condition("CO2 peak year < 2025")
+    assert (c.left.name, c.op, c.constant) == ("CO2 peak year", "<", 2025)
+    c = parse_condition("NEV share of car sales in 2025 > 50%")
+    assert (c.left.unit, c.constant) == ("%", 50)
+    c = parse_condition("year CO2 below 50% of 2019 <= 2040")  # a '% of' inside an indicator's name
+    assert c.left.reduction == "first_below" and c.constant == 2040
+
+
+def test_margins_agree_with_met_and_peak_year_margin_is_exact():
+    """The margin is <= 0 exactly where the condition is met, for every kind of condition, on random series."""
+    rng = np.random.default_rng(3)
+    years = np.arange(2005, 2061)
+    n = 400
+    co2 = 100 * np.exp(np.cumsum(rng.normal(0, 0.1, (n, len(years))), axis=1))
+    co2[:5] = co2[:5, :1]  # flat runs: ties, a peak year at the first maximum
+    gdp = np.exp(np.linspace(0, 2, len(years))) * np.ones((n, 1))
+    pm = rng.uniform(10, 40, (n, len(years)))
+    series = {"CO2 scope 1 and 2": co2 * 1e6, "carbon intensity of GDP": co2 / gdp, "PM25": pm}
+    for cond in ("CO2 peak year <= 2030", "CO2 peak year < 2031", "CO2 peak year > 2040", "PM2.5 in 2035 < 25",
+                 "year CO2 below 50% of 2019 <= 2045", "CO2 in 2060 <= 99% of CO2 in 2019",
+                 "CO2 intensity in 2030 >= 0.2 * CO2 intensity in 2005", "CO2 peak year <= 2060"):
+        from megacity_sd.targets import Target, TargetSet, evaluate
+
+        ts = TargetSet("t", "t", [Target(cond, parse_condition(cond))])
+        _, met = evaluate(ts, years, series)
+        m = margins(ts, years, series)[:, 0]
+        assert ((m <= 0) == met[cond].to_numpy()).all(), cond
+        assert 0 < met[cond].mean() < 1 or cond == "CO2 peak year <= 2060", cond
+
+
+def test_indicators_of_targets_equal_the_run_read_by_hand():
+    """Independent reference: the targets' indicators against the run's columns, computed with pandas."""
+    from megacity_sd.run import run
+    from megacity_sd.targets import evaluate
+
+    wide = run(load_scenario("city_plans", city="shanghai"))
+    ts = load_targets("shanghai_plan")
+    values, met = evaluate(ts, wide.index.to_numpy(), {v: wide[v].to_numpy()[None, :] for v in ts.variables()})
+    v = values.iloc[0]
+    s12 = wide["CO2 scope 1 and 2"]
+    assert v["CO2 peak year"] == s12.loc[2020:2060].idxmax()
+    assert v["CO2 intensity in 2030"] == pytest.approx(1e4 * s12[2030] / wide["GDP"][2030], rel=1e-9)
+    assert v["energy intensity in 2025"] == pytest.approx(1e4 * wide["total primary energy"][2025]
+                                                          / wide["GDP"][2025], rel=1e-12)
+    assert v["coal share of primary energy in 2025"] == pytest.approx(
+        100 * wide["primary coal"][2025] / wide["total primary energy"][2025], rel=1e-12)
+    assert v["NEV share of car sales in 2025"] == pytest.approx(100 * wide["NEV share of sales"][2025], rel=1e-12)
+    assert met.at[0, "neutrality by 2060"] == bool(s12[2060] <= 0.1 * s12[2019])
+
+
+def test_shipped_target_files_load_and_cite_sources():
+    names = list_targets()
+    assert {"shanghai_plan", "beijing_plan", "national", "co_control"} <= set(names)
+    for name in names:
+        ts = load_targets(name)
+        assert ts.targets and all(t.source for t in ts.targets), name
+        if name.endswith("_plan"):
+            assert ts.city == name[: -len("_plan")]
+            assert any("plan_targets.csv" in t.source for t in ts.targets), name
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("condition, words", [
+    ("CO2 in 2060", ["no comparison", "allowed"]),
+    ("CO2 in 2060 <= 3 <= 4", ["2 comparisons"]),
+    ("CO2 in 2060 == 3", ["operator '=='", "not allowed"]),
+    ("CO2 in 2060 <=", ["a side is empty"]),
+    ("CO2 in 2099 <= 3", ["year 2099", "2005-2060"]),
+    ("CO2 emisions in 2030 <= 3", ["unknown indicator", "did you mean"]),
+    ("__import__('os').system('echo x') < 1", ["unknown indicator"]),
+    ("PM2.5 in 2035 <= 25%", ["percentage", "ug/m3"]),
+    ("NEV share of car sales in 2025 >= 0.5", ["share in %", "50%"]),
+    ("CO2 in 2060 <= 10% of PM2.5 in 2035", ["compares MtCO2/yr with ug/m3"]),
+    ("CO2 peak year <= 50% of CO2 in 2019", ["year indicator"]),
+    ("CO2 in 2060 <= 1e400", ["not a finite number"]),
+])
+def test_malformed_conditions_give_one_line(tmp_path, condition, words):
+    path = write(tmp_path, "t.yaml", f"name: t\ntargets:\n  - condition: \"{condition}\"\n")
+    with pytest.raises(UserInputError) as err:
+        load_targets(path)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg and "targets.0.condition" in msg, msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("name: t\n", ["key 'targets'", "required"]),
+    ("name: t\ntargets: []\n", ["non-empty list"]),
+    ("name: t\ntargets:\n  - name: x\n", ["condition'", "required"]),
+    ("name: t\ntarget:\n  - CO2 peak year < 2030\n", ["key 'target'", "not allowed"]),
+    ("name: t\ntargets:\n  - {condition: CO2 peak year < 2030, sauce: x}\n", ["sauce", "not allowed"]),
+    ("name: t\ntargets:\n  - {name: a, condition: CO2 peak year < 2030}\n  - {name: a, condition: PM2.5 in 2035 < 9}\n",
+     ["'a' given twice"]),
+    ("name: t\ncity: beijing\ntargets:\n  - CO2 peak year < 2030\n", ["beijing's, not shanghai's", "--city beijing"]),
+    ("name: [t\n", ["malformed YAML"]),
+])
+def test_bad_target_files_give_one_line(tmp_path, text, words):
+    path = write(tmp_path, "t.yaml", text)
+    with pytest.raises(UserInputError) as err:
+        load_targets(path, city="shanghai")
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg, msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["discover", "--targets", "no_such_targets"], ["unknown target file", "allowed"]),
+    (["discover", "--targets", "shanghai_plan", "--city", "beijing"], ["shanghai's, not beijing's"]),
+    (["discover", "--targets", "national", "--city", "atlantis"], ["unknown city"]),
+    (["discover", "--targets", "national", "--n", "5"], ["--n 5", "100-1000000"]),
+    (["discover", "--targets", "national", "--uncertainty", "x.yaml"], ["only with --uncertain"]),
+    (["seek", "--targets", "national", "--weight", "coal exit"], ["not LEVER=W"]),
+    (["seek", "--targets", "national", "--weight", "coal exits=2"], ["not a lever", "did you mean"]),
+    (["seek", "--targets", "national", "--weight", "coal exit=-1"], ["not allowed", ">= 0"]),
+    (["seek", "--targets", "national", "--lever", "warp drive"], ["not a lever"]),
+    (["robust", "--targets", "national", "--scenario", "nope"], ["unknown scenario"]),
+    (["robust", "--targets", "national", "--threshold", "1.5"], ["--threshold", "out of range"]),
+])
+def test_bad_command_lines_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, argv, words):
+    out = tmp_path / "out"
+    code = cli([*argv, "--out", str(out), "--figures", str(tmp_path / "fig")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    for w in words:
+        assert w in err, (w, err)
+    assert not out.exists() and not (tmp_path / "fig").exists()
+
+
+# ----------------------------------------------------------------------------- the EMA adapter
+
+
+def test_ema_adapter_runs_perform_experiments_and_matches_megacity_sd_run(tmp_path):
+    """EMA's perform_experiments on the adapter (EMA's own sequential evaluator and the batch evaluator agree),
+    and one policy's indicators equal those of `megacity-sd run --scenario FILE` with the same levers to 1e-9."""
+    from ema_workbench import Policy, SequentialEvaluator, perform_experiments
+
+    from megacity_sd.cli import main
+    from megacity_sd.robust import BatchEvaluator, ema_model
+
+    model = ema_model("shanghai", uncertain=False, targets=load_targets("national"))
+    names = {p.name for p in model.levers}
+    assert "coal exit target" in names and len(names) == 29
+    at_baseline = {p.name: p.lower_bound for p in model.levers}  # the baseline level: no new policy
+    setting = {"coal exit target": 0.9, "NEV sales target": 0.7, "carbon price target": 350.0,
+               "regional grid target": 0.5}
+    policy = Policy("p", **{**at_baseline, **setting})
+    policies = [policy, Policy("q", **{**at_baseline, "carbon price target": 900.0})]
+    ex_seq, out_seq = perform_experiments(model, policies=policies, evaluator=SequentialEvaluator(model))
+    with BatchEvaluator(model) as ev:
+        ex_b, out_b = ev.perform_experiments(policies=policies)
+    for k in out_seq:
+        np.testing.assert_allclose(out_b[k], out_seq[k], rtol=1e-9, atol=0)
+    # the same setting through `megacity-sd run`
+    lines = ["name: ema_check", "constants:"]
+    lines += [f"  {k}: {v!r}" for k, v in setting.items()]
+    scen = write(tmp_path, "ema_check.yaml", "\n".join(lines) + "\n")
+    assert main(["run", "--city", "shanghai", "--scenario", str(scen), "--out", str(tmp_path / "run"),
+                 "--no-figures"]) == 0
+    ind = pd.read_csv(tmp_path / "run" / "indicators.csv")
+    ind = ind[ind["scenario"] == "ema_check"].set_index("indicator")["value"]
+    i = int(np.flatnonzero(ex_seq["policy"].astype(str).to_numpy() == "p")[0])
+    for name in ("CO2 in 2030", "CO2 in 2060", "PM2.5 in 2035", "cumulative CO2 2021-2060", "CO2 peak year"):
+        assert out_seq[name][i] == pytest.approx(ind[name], rel=1e-9, abs=0), name
+
+
+def test_ema_adapter_samples_uncertainties_and_levers():
+    from megacity_sd.robust import BatchEvaluator, ema_model
+
+    model = ema_model("beijing", uncertain=True)
+    assert len(model.uncertainties) >= 10
+    with BatchEvaluator(model) as ev:
+        ex, out = ev.perform_experiments(scenarios=6, policies=2)
+    assert len(ex) == 12 and np.isfinite(out["CO2 in 2060"]).all()
+    assert len(np.unique(np.round(out["CO2 in 2060"], 9))) > 6  # every experiment is its own run
+
+
+# ----------------------------------------------------------------------------- seeded regression: the commands
+
+
+def test_discover_command_writes_boxes_and_figures(tmp_path, capsys):
+    out, fig = tmp_path / "out", tmp_path / "fig"
+    t = write(tmp_path, "t.yaml", "name: deep\ntargets:\n  - condition: CO2 in 2060 <= 20% of CO2 in 2019\n"
+                                  "  - condition: PM2.5 in 2035 <= 17\n")
+    argv = ["discover", "--city", "shanghai", "--targets", str(t), "--n", "400", "--workers", "0",
+            "--no-progress", "--out", str(out), "--figures", str(fig)]
+    assert cli(argv) == 0
+    text = capsys.readouterr().out
+    boxes = pd.read_csv(out / "boxes.csv")
+    assert list(boxes.columns) == ["box", "parameter", "low", "high", "coverage", "density", "mass", "qp_value"]
+    runs = pd.read_csv(out / "discover_runs.csv")
+    assert len(runs) == 400 and "meets: all targets" in runs
+    shares = pd.read_csv(out / "targets_met.csv").set_index("target")["share_met"]
+    assert shares["all targets"] == pytest.approx(runs["meets: all targets"].mean(), rel=1e-12)
+    # seeded regression (seed 1, Shanghai, calibrated): 95 of 400 runs meet both; the box is on the regional grid
+    # and clean transport fuels, twice as dense as the whole sample
+    assert shares["all targets"] == pytest.approx(0.2375, abs=0.01)
+    assert {"regional grid target", "clean transport fuel target"} <= set(boxes["parameter"])
+    assert (boxes["density"] >= 2 * shares["all targets"]).all() and (boxes["coverage"] >= 0.5).all()
+    assert "Box 1: " in text and "regional grid target ≥ 0." in text and "of runs in this box meet" in text
+    assert {p.name for p in fig.iterdir()} == {"shanghai_deep_prim_tradeoff.png", "shanghai_deep_prim_box.png",
+                                               "shanghai_deep_feature_scores.png"}
+    lv = {x.name: x for x in levers(load_scenario("baseline", city="shanghai").constants)}
+    for col, x in lv.items():  # every lever sampled within [baseline level, maximum]
+        assert runs[col].min() >= x.low and runs[col].max() <= x.high
+    feats = pd.read_csv(out / "feature_scores.csv")
+    for _, g in feats.groupby("target"):
+        assert g["score"].sum() == pytest.approx(1.0, rel=1e-6)
+    # the same command resumes the stored ensemble and gives the same table
+    assert cli(argv) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "discover_runs.csv"), runs)
+
+
+def test_robust_command_shares_and_regret(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli(["robust", "--city", "shanghai", "--targets", "national", "--scenario", "baseline", "--scenario",
+                "neutrality", "--n", "12", "--workers", "0", "--no-progress", "--out", str(out), "--no-figures"]) == 0
+    t = pd.read_csv(out / "robust.csv")
+    allt = t[t["target"] == "all targets"].set_index("package")
+    assert not allt.at["baseline", "robust"]  # the baseline's CO2 keeps rising: no peak by 2030
+    assert t["share_met"].between(0, 1).all() and (t["regret_max"] >= 0).all()
+    runs = pd.read_csv(out / "robust_runs.csv")
+    best = runs.groupby(["future", "target"])["regret"].min()
+    assert (best.abs() < 1e-12).all()  # in every future, some package has no regret
+    assert len(pd.read_csv(out / "futures.csv")) == 12
+    assert "Robust packages:" in capsys.readouterr().out
+
+
+def test_discover_with_uncertainties_samples_them_within_their_ranges():
+    from megacity_sd.discover import RunOptions, discover
+    from megacity_sd.sensitivity import load_uncertainty
+
+    ts = load_targets("national")
+    d = discover("beijing", ts, n=200, uncertain=True, opts=RunOptions(workers=0), features=False)
+    unc = load_uncertainty(scenario=load_scenario("baseline", city="beijing"))
+    assert len(d.params.columns) == len(levers(load_scenario("baseline", city="beijing").constants)) + len(unc.names)
+    for p in unc.parameters:
+        col = d.params[p.name]
+        assert col.min() >= p.lower - 1e-12 and col.max() <= p.upper + 1e-12 and col.std() > 0, p.name
+    assert set(d.met.columns) == {*ts.names, "all targets"} and len(d.values) == 200
+
+
+def test_the_readme_target_example_loads(tmp_path):
+    """The target file shown in the README is accepted as written."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(name: my_targets\n.*?)```", readme, re.S)
+    assert block, "README lost its target-file example"
+    f = tmp_path / "my_targets.yaml"
+    f.write_text(block.group(1), encoding="utf-8")
+    ts = load_targets(f)
+    assert ts.names == ["peak by 2030", "neutrality by 2060"]
