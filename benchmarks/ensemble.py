@@ -10,7 +10,7 @@ sets of the same table:
 
 * plain PySD loop: ``pysd.load(translation).run(params=...)``, PySD as
   installed, every variable returned (what a user writes);
-* accelerated PySD, serial: :class:`megacity_sd.pysd_fast.FastModel` ``run``,
+* accelerated PySD, serial: :class:`megacity_sd.engines.fast.FastModel` ``run``,
   one set at a time, every variable returned;
 * pysimlin serial: ``model.simulate(overrides)``, ``run_to_end()``, the four
   indicator variables read back;
@@ -62,9 +62,9 @@ def main() -> None:
 
     import pysd
 
+    from megacity_sd.engines.fast import load_fast
     from megacity_sd.ensemble import DaskRunner, LocalRunner, run_ensemble
     from megacity_sd.model import canonical, load_simlin, model_doc, translated_path
-    from megacity_sd.pysd_fast import load_fast
     from megacity_sd.scenario import load_scenario
 
     base = load_scenario("baseline").constants

@@ -1,8 +1,11 @@
-"""One scenario run, and the long table: the package's single-run entry to the engines (:mod:`megacity_sd.engines`).
+"""Runs, and the long table: the analyses' entry to the engines (:mod:`megacity_sd.engines`).
 
-A run takes a resolved :class:`~megacity_sd.scenario.Scenario` and returns the
-model's trajectories; :func:`to_long` turns them into the project's long table
-``city, scenario, variable, unit, year, value``.
+The analyses reach the engines through this module (one scenario, or a batch
+of constant sets: :func:`run_batch`, :func:`run_one`, re-exported) or through
+the ensemble runner (:mod:`megacity_sd.ensemble`), never directly. A run takes
+a resolved :class:`~megacity_sd.scenario.Scenario` and returns the model's
+trajectories; :func:`to_long` turns them into the project's long table ``city,
+scenario, variable, unit, year, value``.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .engines import DEFAULT_ENGINE, run_one
+from .engines import DEFAULT_ENGINE, ENGINES, run_batch, run_one
 from .model import MODEL_PATH, canonical, model_doc
 from .scenario import Scenario
 
-__all__ = ["LONG_COLUMNS", "run", "to_long", "run_long", "output_variables"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "LONG_COLUMNS", "run", "run_batch", "run_one", "to_long", "run_long",
+           "output_variables"]
 
 LONG_COLUMNS = ["city", "scenario", "variable", "unit", "year", "value"]
 
@@ -37,7 +41,7 @@ def run(scenario: Scenario | dict[str, float] | None = None, engine: str = DEFAU
         values, or None for the model's defaults.
     engine : {"fast", "pysd", "simlin"}
         Simulation engine: ``fast`` (default), PySD's own translation compiled
-        to one loop (:mod:`megacity_sd.pysd_fast`, equal to PySD to 1e-12);
+        to one loop (:mod:`megacity_sd.engines.fast`, equal to PySD to 1e-12);
         ``pysd``, the reference as installed; ``simlin``, pysimlin.
     time_step : float, optional
         Integration step in years (default: the model's TIME STEP).

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from megacity_sd import cli
+from megacity_sd.cli import app as cli
 from megacity_sd.cli import main
 from megacity_sd.errors import Interrupted, UserInputError
 from megacity_sd.io import read_csv_table, read_text, read_yaml_mapping

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from megacity_sd.cli import _Parser
+from megacity_sd.cli.common import Parser as _Parser
+from megacity_sd.cli.discover import add_parser
 from megacity_sd.discover import Lever, box_in_words, levers, prim_boxes
-from megacity_sd.discover_cli import add_parser
 from megacity_sd.errors import UserInputError
 from megacity_sd.robust import least_effort
 from megacity_sd.scenario import load_scenario

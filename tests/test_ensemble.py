@@ -21,10 +21,11 @@ from numpy.testing import assert_allclose
 
 from megacity_sd import ensemble as ens
 from megacity_sd.engines import run_batch
+from megacity_sd.engines.fast import compare_with_pysd, load_fast
+from megacity_sd.engines.fast_codegen import _lookup_s, _lookup_v
 from megacity_sd.ensemble import load_ensemble, run_ensemble
 from megacity_sd.errors import UserInputError
 from megacity_sd.indicators import INDICATORS, evaluate, indicator_matrix
-from megacity_sd.pysd_fast import _lookup_s, _lookup_v, compare_with_pysd, load_fast
 from megacity_sd.run import output_variables, to_long
 from megacity_sd.scenario import DEFAULT_SCENARIOS, list_cities, load_scenario
 from tests.conftest import cached_run

@@ -143,7 +143,7 @@ def test_malformed_or_oversized_body_is_refused(server, kwargs, status, words):
 
 def test_wrong_path_method_length_or_host_is_refused(server):
     assert request(server, "GET", "/etc/passwd")[0] == 404
-    assert request(server, "GET", "/../megacity_sd/explore.py")[0] == 404
+    assert request(server, "GET", "/../megacity_sd/explore/server.py")[0] == 404
     assert request(server, "POST", "/api/nothing", {})[0] == 404
     assert request(server, "GET", "/api/run")[0] == 405
     assert request(server, "PUT", "/api/run", GOOD)[0] == 405

@@ -1,4 +1,4 @@
-"""Local STIRPAT (GTWR through mgtwr, GWR through PySAL mgwr): megacity_sd/gtwr.py and gtwr_cli.py.
+"""Local STIRPAT (GTWR through mgtwr, GWR through PySAL mgwr): megacity_sd/stirpat/local*.py and cli/gtwr.py.
 
 Tiers: analytic (an infinite bandwidth gives the global OLS), independent reference (mgtwr's GTWR with
 tau = 0 equals mgwr's GWR, two separate implementations), seeded regression (a synthetic panel with a
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from megacity_sd import gtwr
+from megacity_sd import stirpat as gtwr
 from megacity_sd.errors import UserInputError
 
 SHARED = Path("/work/shared/data")
@@ -187,7 +187,7 @@ def _args(tmp_path, **kw):
 
 
 def test_parser_options_fit_the_stirpat_parser():
-    from megacity_sd.stirpat_cli import add_parser
+    from megacity_sd.cli.stirpat import add_parser
 
     top = argparse.ArgumentParser()
     add_parser(top.add_subparsers(dest="command"))  # the stirpat parser adds the GTWR options to `fit` itself
@@ -198,7 +198,7 @@ def test_parser_options_fit_the_stirpat_parser():
 
 
 def test_cli_writes_tables_and_figure(tmp_path, panel):
-    from megacity_sd.gtwr_cli import cmd_fit_local
+    from megacity_sd.cli.gtwr import cmd_fit_local
 
     csv = tmp_path / "panel.csv"
     panel.drop(columns=["b1", "u"]).to_csv(csv, index=False)
@@ -213,7 +213,7 @@ def test_cli_writes_tables_and_figure(tmp_path, panel):
 
 
 def test_cli_on_the_shipped_panel_gives_the_megacity_table(tmp_path):
-    from megacity_sd.gtwr_cli import cmd_fit_local
+    from megacity_sd.cli.gtwr import cmd_fit_local
 
     rc = cmd_fit_local(_args(tmp_path, data="province_panel", entity="province", bandwidth=50, tau=0.01,
                              years=(2010, 2017), megacity_years=(2015, 2017), no_figures=True))
@@ -238,7 +238,7 @@ def _one_line(err) -> str:
 
 
 def test_missing_coordinate_columns(tmp_path, panel):
-    from megacity_sd.gtwr_cli import cmd_fit_local
+    from megacity_sd.cli.gtwr import cmd_fit_local
 
     csv = tmp_path / "nocoords.csv"
     panel.drop(columns=["lon", "lat"]).to_csv(csv, index=False)
@@ -267,7 +267,7 @@ def test_bad_options(panel, kw, text):
 
 
 def test_cli_refuses_global_only_options_and_unknown_method(tmp_path, panel):
-    from megacity_sd.gtwr_cli import cmd_fit_local
+    from megacity_sd.cli.gtwr import cmd_fit_local
 
     csv = tmp_path / "panel.csv"
     panel.to_csv(csv, index=False)
@@ -284,8 +284,7 @@ def test_cli_refuses_global_only_options_and_unknown_method(tmp_path, panel):
 
 def test_crosscheck_compares_the_model_with_the_local_estimates():
     """`stirpat crosscheck --local gtwr`: the 'history' column holds the province's local estimates."""
-    from megacity_sd.gtwr import fit_local, load_province_panel, local_elasticities
-    from megacity_sd.stirpat import crosscheck
+    from megacity_sd.stirpat import crosscheck, fit_local, load_province_panel, local_elasticities
 
     res = crosscheck("shanghai", n_members=2, engine="fast", local="gtwr", local_bandwidth=50, local_tau=0.01)
     fit = fit_local(load_province_panel(), "co2", ["population", "gdp_per_capita"], entity="province",

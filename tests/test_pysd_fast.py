@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from megacity_sd.pysd_fast import compare_with_pysd, load_fast
+from megacity_sd.engines.fast import compare_with_pysd, load_fast
 
 DECAY = Path(__file__).parent / "models" / "decay.mdl"
 

@@ -7,15 +7,15 @@ import re
 import numpy as np
 import pytest
 
-from megacity_sd.cli import _Parser
+from megacity_sd.cli.common import Parser as _Parser
+from megacity_sd.cli.explore import add_parser
 from megacity_sd.errors import UserInputError
-from megacity_sd.explore_cli import add_parser
 from megacity_sd.model import model_doc
 from megacity_sd.report import PLAN_METRICS, check_plan_targets, plan_targets
 
 
 def run_cli(argv: list[str]) -> int:
-    """``megacity-sd explore|report ...`` through explore_cli's parser, as cli.main runs a subcommand."""
+    """``megacity-sd explore|report ...`` through megacity_sd.cli.explore's parser, as cli.main runs a subcommand."""
     p = _Parser(prog="megacity-sd")
     add_parser(p.add_subparsers(dest="command", required=True, parser_class=_Parser))
     args = p.parse_args(argv)

@@ -306,13 +306,14 @@ def test_bad_input_exit_2_one_line(tmp_path, args, words):
 
 
 def test_cli_choices_are_the_librarys():
-    from megacity_sd import stirpat, stirpat_cli
+    from megacity_sd import stirpat
+    from megacity_sd.cli import stirpat as stirpat_cli
 
     assert stirpat_cli.METHODS == stirpat.METHODS and stirpat_cli.COV_TYPES == stirpat.COV_TYPES
 
 
 def test_gap_verdict_agrees_with_the_gap_numbers():
-    from megacity_sd.stirpat_cli import _gap_verdict
+    from megacity_sd.cli.stirpat import _gap_verdict
 
     below = pd.DataFrame({"gap_pct": [-18.0, -83.0], "years_inside": [0.0, 0.1]})
     assert "NOT consistent" in _gap_verdict(below) and "below" in _gap_verdict(below)

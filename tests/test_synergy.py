@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from megacity_sd import cli
+from megacity_sd.cli import app as cli
+from megacity_sd.cli.synergy import add_parser, cmd_synergy
 from megacity_sd.data import history
 from megacity_sd.errors import UserInputError
 from megacity_sd.run import run_long
@@ -41,7 +42,6 @@ from megacity_sd.synergy import (
     relative_change,
     synergy_table,
 )
-from megacity_sd.synergy_cli import add_parser, cmd_synergy
 
 # ------------------------------------------------------------------ helpers
 
@@ -429,7 +429,7 @@ def test_bad_measure_year_and_weights_in_table_mode(tmp_path):
 
 
 def test_main_cli_turns_bad_input_into_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
-    """Through megacity_sd.cli.main, with the subcommand registered as cli.py will register it."""
+    """Through megacity_sd.cli.main, with the subcommand registered as the root parser registers it."""
     build = cli.build_parser
 
     def with_synergy():

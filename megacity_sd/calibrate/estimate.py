@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..engines import run_one
 from ..errors import UserInputError
 from ..io import write_atomic
 from ..model import MODEL_PATH, canonical, check_constant, model_doc
+from ..run import run_one
 from ..scenario import CALIBRATED_DIR, load_scenario
 from .config import CalibrationConfig, ParameterSpec, _err, load_config, observations
 from .statistics import fit_table, weighted_residuals

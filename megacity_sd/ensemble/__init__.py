@@ -3,7 +3,7 @@
 :func:`run_ensemble` evaluates N parameter sets (rows of a table whose columns
 are model constants, from SALib or a user table) on top of a scenario's
 constants. The sets are cut into batches; each worker loads the model once
-(the accelerated PySD path, :mod:`megacity_sd.pysd_fast`, runs a whole batch
+(the accelerated PySD path, :mod:`megacity_sd.engines.fast`, runs a whole batch
 as one vectorised pass); every finished batch is written to its own file in
 ``out_dir`` (written to a temporary name and renamed), next to a manifest
 that identifies the ensemble. Running the same ensemble into the same folder

@@ -43,7 +43,7 @@ class LocalRunner:
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         ctx = mp.get_context(method)
         if method == "forkserver":
-            ctx.set_forkserver_preload(["megacity_sd.ensemble", "megacity_sd.pysd_fast"])
+            ctx.set_forkserver_preload(["megacity_sd.ensemble", "megacity_sd.engines.fast"])
         kwargs = {"initializer": _init_worker, "initargs": (self.spec,)} if self.spec is not None else {}
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, **kwargs)
 

@@ -18,6 +18,10 @@ those implied by the model (a fit on its own output over its scenarios and a
 seeded ensemble of uncertain parameters, and a perturbation of each driver);
 and CO2 paths that the fitted elasticities predict from the model's projected
 P, A and T against the model's own CO2.
+
+Local STIRPAT (:mod:`.local`, :mod:`.local_data`, :mod:`.local_results`,
+:mod:`.local_plots`) fits the same equation with space-time weights (GTWR,
+GWR) on a provincial panel, as the study this project starts from does.
 """
 
 from .crosscheck import (
@@ -42,6 +46,10 @@ from .fit import (
     hkb_ridge_constant,
     vif_table,
 )
+from .local import LocalFit, fit_local
+from .local_data import MEGACITY_PROVINCE, load_capitals, load_province_panel, project_coordinates
+from .local_plots import plot_local_elasticities, write_local_figure
+from .local_results import LocalElasticities, local_elasticities, megacity_table, variability_test
 from .panels import (
     GDP_VINTAGE_BREAK,
     fit_history,
@@ -84,4 +92,16 @@ __all__ = [
     "plot_elasticities",
     "write_crosscheck_figures",
     "crosscheck",
+    "LocalFit",
+    "LocalElasticities",
+    "MEGACITY_PROVINCE",
+    "fit_local",
+    "load_capitals",
+    "load_province_panel",
+    "local_elasticities",
+    "megacity_table",
+    "plot_local_elasticities",
+    "project_coordinates",
+    "variability_test",
+    "write_local_figure",
 ]

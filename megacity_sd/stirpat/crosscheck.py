@@ -130,8 +130,7 @@ def model_panel(city: str = "shanghai", scenarios: Sequence[str] | None = None, 
     UserInputError
         Unknown city or scenario (from :func:`megacity_sd.scenario.load_scenario`).
     """
-    from ..engines import run_batch
-    from ..run import run
+    from ..run import run, run_batch
     from ..scenario import load_scenario
 
     names = list(scenarios or STIRPAT_SCENARIOS)
@@ -200,8 +199,8 @@ def perturbation_elasticities(city: str = "shanghai", n_members: int = 40, seed:
         ``dln_population, dln_gdp_per_capita, dln_energy_intensity`` (median
         co-movements), ``n`` (member-years).
     """
-    from ..engines import run_batch
     from ..model import canonical, model_doc
+    from ..run import run_batch
     from ..scenario import load_scenario
 
     doc = model_doc()
@@ -445,7 +444,7 @@ def crosscheck(city: str = "shanghai", *, scenarios: Sequence[str] | None = None
        :func:`compare_elasticities`.
        With ``local`` (``"gtwr"`` or ``"gwr"``), the model's elasticities are
        also compared with the local estimates of the city's province in
-       ``local_years`` (:func:`megacity_sd.gtwr.fit_local` on the shipped
+       ``local_years`` (:func:`megacity_sd.stirpat.fit_local` on the shipped
        provincial panel; the bandwidth and ``tau`` are searched by AICc unless
        given, which takes minutes).
     2. Paths: :func:`project_co2` from the model's projected drivers, per
@@ -480,7 +479,9 @@ def crosscheck(city: str = "shanghai", *, scenarios: Sequence[str] | None = None
     verdict = compare_elasticities(hist_fit, model_fit, pert, model_fit_pat=model_pat, owid=owid, alpha=alpha)
     verdict_local = None
     if local is not None:
-        from ..gtwr import fit_local, load_province_panel, local_elasticities
+        from .local import fit_local
+        from .local_data import load_province_panel
+        from .local_results import local_elasticities
 
         lfit = fit_local(load_province_panel(), "co2", ["population", "gdp_per_capita"], entity="province",
                          method=local, bandwidth=local_bandwidth, tau=local_tau, alpha=alpha,

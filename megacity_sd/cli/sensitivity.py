@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli import add_output_args
-from .errors import UserInputError
+from ..errors import UserInputError
+from .common import add_output_args
 
 __all__ = ["add_parser", "cmd_sensitivity", "write_figures"]
 
@@ -30,7 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The subcommand's parser (its ``func`` default is :func:`cmd_sensitivity`).
     """
-    from .scenario import DEFAULT_CITY
+    from ..scenario import DEFAULT_CITY
 
     s = subparsers.add_parser(
         "sensitivity", help="sensitivity and uncertainty: one-at-a-time, Morris, Sobol, Monte Carlo bands",
@@ -62,8 +62,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _options(args):
-    from .engines import ENGINES
-    from .sensitivity import RunOptions
+    from ..run import ENGINES
+    from ..sensitivity import RunOptions
 
     if args.engine not in ENGINES:
         raise UserInputError(f"--engine {args.engine!r}: unknown; allowed: {', '.join(ENGINES)}")
@@ -84,9 +84,9 @@ def _options(args):
 
 def cmd_sensitivity(args) -> int:
     """Run one sensitivity method and write its table(s) and figures."""
-    from .io import write_csv_atomic
-    from .scenario import DEFAULT_SCENARIOS, load_scenario
-    from .sensitivity import DEFAULT_N, METHODS, check_n, load_uncertainty
+    from ..io import write_csv_atomic
+    from ..scenario import DEFAULT_SCENARIOS, load_scenario
+    from ..sensitivity import DEFAULT_N, METHODS, check_n, load_uncertainty
 
     method = str(args.method).strip().lower()
     if method not in METHODS:
@@ -108,21 +108,21 @@ def cmd_sensitivity(args) -> int:
           f"seed {args.seed}", flush=True)
     tables: dict[str, object] = {}
     if method == "oat":
-        from .sensitivity import oat
+        from ..sensitivity import oat
 
         tables["oat"] = oat(unc, scen, levels=n, opts=opts)
     elif method == "morris":
-        from .sensitivity import morris
+        from ..sensitivity import morris
 
         tables["morris"], _ = morris(unc, scen, n=n, seed=args.seed, opts=opts)
     elif method == "sobol":
-        from .sensitivity import sobol
+        from ..sensitivity import sobol
 
         tables["sobol"], yearly, _ = sobol(unc, scen, n=n, seed=args.seed, yearly=not args.no_yearly, opts=opts)
         if yearly is not None:
             tables["sobol_yearly"] = yearly
     else:
-        from .sensitivity import monte_carlo
+        from ..sensitivity import monte_carlo
 
         tables["mc"], tables["mc_indicators"] = monte_carlo(unc, scenarios, n=n, seed=args.seed, opts=opts)
     written = [write_csv_atomic(unc.table(), out / "uncertainty.csv")]
@@ -173,9 +173,9 @@ def write_figures(method: str, tables, out_dir: str | Path, *, scenarios) -> lis
     """
     import matplotlib.pyplot as plt
 
-    from .indicators import KEY_INDICATORS
-    from .plotting import COLORS, STYLE, savefig_atomic
-    from .sensitivity import SERIES, plot_fan, plot_morris, plot_sobol, plot_sobol_years, plot_tornado
+    from ..indicators import KEY_INDICATORS
+    from ..plotting import COLORS, STYLE, savefig_atomic
+    from ..sensitivity import SERIES, plot_fan, plot_morris, plot_sobol, plot_sobol_years, plot_tornado
 
     out_dir = Path(out_dir)
     scen = scenarios[0]
@@ -206,7 +206,7 @@ def write_figures(method: str, tables, out_dir: str | Path, *, scenarios) -> lis
             fig.suptitle(f"{scen.city} / {scen.name}: Sobol indices by year (first order S1, total ST)")
             written.append(savefig_atomic(fig, out_dir / f"{stem}_sobol_years.png"))
         if method == "mc":
-            from .run import run
+            from ..run import run
 
             bands = tables["mc"]
             nominal = {s.name: run(s) for s in scenarios}  # the central run of each scenario

@@ -12,8 +12,8 @@ import argparse
 import warnings
 from pathlib import Path
 
-from .cli import add_engine_arg, add_output_args
-from .gtwr_cli import LOCAL_METHODS, add_gtwr_arguments, cmd_fit_local
+from .common import add_engine_arg, add_output_args
+from .gtwr import LOCAL_METHODS, add_gtwr_arguments, cmd_fit_local
 
 # The choices of megacity_sd.stirpat (METHODS, COV_TYPES), written here so that building the parser does not
 # import statsmodels (a second per command); tests/test_stirpat.py checks they agree.
@@ -24,7 +24,7 @@ __all__ = ["add_parser", "cmd_stirpat_fit", "cmd_stirpat_crosscheck", "cmd_stirp
 
 
 def _read_table(path: str):
-    from .io import read_csv_table
+    from ..io import read_csv_table
 
     return read_csv_table(path)
 
@@ -37,9 +37,9 @@ def cmd_stirpat_fit(args) -> int:
     """``stirpat fit``: fit STIRPAT on a user table, print the summary, write the tables."""
     if args.method in LOCAL_METHODS:
         return cmd_fit_local(args)
-    from .errors import UserInputError
-    from .io import write_csv_atomic
-    from .stirpat import fit_stirpat
+    from ..errors import UserInputError
+    from ..io import write_csv_atomic
+    from ..stirpat import fit_stirpat
 
     data = _read_table(args.data)
     drivers = _columns(args.drivers)
@@ -76,8 +76,8 @@ def _print_owid(owid) -> None:
 
 def cmd_stirpat_literature(args) -> int:
     """``stirpat literature``: the OWID check next to the published estimates."""
-    from .io import write_csv_atomic
-    from .stirpat import owid_check
+    from ..io import write_csv_atomic
+    from ..stirpat import owid_check
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -90,9 +90,9 @@ def cmd_stirpat_literature(args) -> int:
 
 def cmd_stirpat_crosscheck(args) -> int:
     """``stirpat crosscheck``: model against STIRPAT, elasticities and CO2 paths."""
-    from .io import write_csv_atomic
-    from .scenario import load_scenario
-    from .stirpat import crosscheck, write_crosscheck_figures
+    from ..io import write_csv_atomic
+    from ..scenario import load_scenario
+    from ..stirpat import crosscheck, write_crosscheck_figures
 
     city = load_scenario("baseline", city=args.city).city  # unknown city: one line, before any run
     print(f"megacity-sd: STIRPAT cross-check for {city}, {args.members} ensemble members (seed {args.seed}), "
@@ -170,7 +170,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     ----------
     subparsers : argparse._SubParsersAction
         The object returned by ``parser.add_subparsers(...)`` in
-        :func:`megacity_sd.cli.build_parser`.
+        :func:`megacity_sd.cli.app.build_parser`.
 
     Returns
     -------

@@ -27,7 +27,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from .cli import add_output_args
+from .common import add_output_args
 
 __all__ = ["add_parser", "cmd_calibrate"]
 
@@ -38,14 +38,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     Parameters
     ----------
     subparsers : argparse._SubParsersAction
-        From ``parser.add_subparsers(...)`` in :func:`megacity_sd.cli.build_parser`.
+        From ``parser.add_subparsers(...)`` in :func:`megacity_sd.cli.app.build_parser`.
 
     Returns
     -------
     argparse.ArgumentParser
         The subcommand's parser (its ``func`` default is :func:`cmd_calibrate`).
     """
-    from .scenario import CALIBRATED_DIR, DEFAULT_CITY
+    from ..scenario import CALIBRATED_DIR, DEFAULT_CITY
 
     c = subparsers.add_parser(
         "calibrate", help="estimate a city's parameters from its 2005-2019 history; write fit.csv, figures "
@@ -121,7 +121,7 @@ def cmd_calibrate(args) -> int:
     """``megacity-sd calibrate``: calibrate, then write fit.csv, figures and calibrated parameter sets."""
     import pandas as pd
 
-    from .calibrate import (
+    from ..calibrate import (
         calibrate,
         load_config,
         observations,
@@ -129,9 +129,9 @@ def cmd_calibrate(args) -> int:
         write_calibrated,
         write_calibration_figure,
     )
-    from .errors import UserInputError
-    from .io import write_csv_atomic
-    from .scenario import load_scenario
+    from ..errors import UserInputError
+    from ..io import write_csv_atomic
+    from ..scenario import load_scenario
 
     cfg = load_config(args.config)
     if args.starts is not None and args.starts < 1:

@@ -13,14 +13,14 @@ import re
 import warnings
 from pathlib import Path
 
-from .cli import add_engine_arg, add_figure_format_args
-from .errors import UserInputError
+from ..errors import UserInputError
+from .common import add_engine_arg, add_figure_format_args
 
 __all__ = ["add_parser", "cmd_loops", "cmd_explain", "cmd_diagrams"]
 
 
 def _scenario(args):
-    from .scenario import load_scenario
+    from ..scenario import load_scenario
 
     return load_scenario(args.scenario, city=args.city)
 
@@ -33,9 +33,9 @@ def cmd_loops(args) -> int:
     """``megacity-sd loops``: every loop, dominance per output, optional knock-outs."""
     import matplotlib.pyplot as plt
 
-    from . import loops as lp
-    from .io import write_csv_atomic
-    from .plotting import STYLE, savefig_atomic
+    from .. import loops as lp
+    from ..io import write_csv_atomic
+    from ..plotting import STYLE, savefig_atomic
 
     if args.timeout <= 0:
         raise UserInputError(f"--timeout must be a positive number of seconds, not {args.timeout:g}")
@@ -122,7 +122,7 @@ def _short(path: str, width: int = 90) -> str:
 
 def cmd_explain(args) -> int:
     """``megacity-sd explain VARIABLE``: declaration, causes, uses and loops."""
-    from . import loops as lp
+    from .. import loops as lp
 
     if args.depth < 0:
         raise UserInputError(f"--depth must be 0 or more, not {args.depth}")
@@ -135,7 +135,7 @@ def cmd_explain(args) -> int:
 
 def cmd_diagrams(args) -> int:
     """``megacity-sd diagrams``: one stock-and-flow picture per sector and an overview."""
-    from . import layout
+    from .. import layout
 
     out = Path(args.out)
     with warnings.catch_warnings():
@@ -149,7 +149,7 @@ def cmd_diagrams(args) -> int:
 
 def add_parser(subparsers) -> None:
     """Register ``loops``, ``explain`` and ``diagrams`` on the main parser's subparsers."""
-    from .scenario import DEFAULT_CITY
+    from ..scenario import DEFAULT_CITY
 
     p = subparsers.add_parser("loops", help="every feedback loop, its polarity and sectors, loop dominance "
                               "over time (Loops That Matter) and, with --knockout, loop knock-outs")

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cli import add_engine_arg, add_output_args
-from .errors import UserInputError
+from ..errors import UserInputError
+from .common import add_engine_arg, add_output_args
 
 __all__ = ["add_parser", "cmd_synergy"]
 
@@ -45,7 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The subcommand's parser (its ``func`` default is :func:`cmd_synergy`).
     """
-    from .synergy import DEFAULT_YEARS
+    from ..synergy import DEFAULT_YEARS
 
     s = subparsers.add_parser(
         "synergy", help="co-control coordinates: synergy of every measure, pollutant and year",
@@ -129,7 +129,7 @@ def _interaction_spec(args, measures: list[str], *, default: bool) -> tuple[str,
 
 
 def _model_years() -> tuple[int, int]:
-    from .model import model_doc
+    from ..model import model_doc
 
     doc = model_doc()
     return int(doc["initial_time"].value), int(doc["final_time"].value)
@@ -196,8 +196,8 @@ def cmd_synergy(args) -> int:
         Bad input (file, column, option or value), with one line naming it
         and what is allowed; nothing is written.
     """
-    from .io import write_csv_atomic
-    from .synergy import (
+    from ..io import write_csv_atomic
+    from ..synergy import (
         DEFAULT_YEARS,
         POLLUTANTS,
         cross_elasticity,
@@ -258,8 +258,8 @@ def cmd_synergy(args) -> int:
                       f"{start} and {end}; its rows are empty (see the 'note' column)")
     else:
         _not_with(args, ("measure",), "allowed only with --table")
-        from .run import run_long
-        from .scenario import DEFAULT_CITY, DEFAULT_SCENARIOS, load_scenario
+        from ..run import run_long
+        from ..scenario import DEFAULT_CITY, DEFAULT_SCENARIOS, load_scenario
 
         extra = sorted(set(weights["pollutant"]) - set(POLLUTANTS))
         if extra:
@@ -318,9 +318,9 @@ def cmd_synergy(args) -> int:
 def _write_figures(changes, stem, args, fig_year, spec, *, history: bool, zero_tol: float) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    from .plotting import STYLE, savefig_atomic
-    from .synergy import PATH_YEARS, interaction, plot_coordinates, plot_interaction_bars, plot_interaction_lines
-    from .synergy import synergy_table as _table
+    from ..plotting import STYLE, savefig_atomic
+    from ..synergy import PATH_YEARS, interaction, plot_coordinates, plot_interaction_bars, plot_interaction_lines
+    from ..synergy import synergy_table as _table
 
     table = _table(changes, zero_tol=zero_tol)
     figdir = Path(args.figures)

@@ -104,12 +104,12 @@ def _columns(text: str) -> list[str]:
 
 def _load(args):
     """The data table with coordinates, and the name used in messages."""
-    from .errors import UserInputError
-    from .io import read_csv_table
+    from ..errors import UserInputError
+    from ..io import read_csv_table
 
     name = args.data
     if str(args.data) == BUILTIN_PANEL and not Path(args.data).exists():
-        from .gtwr import load_province_panel
+        from ..stirpat import load_province_panel
 
         data = load_province_panel(years=(2000, 2017))
         name = "megacity_sd/data/province_panel.csv"
@@ -118,7 +118,7 @@ def _load(args):
     coords = getattr(args, "coords", None)
     if coords:
         if str(coords) == BUILTIN_COORDS and not Path(coords).exists():
-            from .gtwr import load_capitals
+            from ..stirpat import load_capitals
 
             cap = load_capitals()[["province", "code", "lon", "lat"]]
             key = args.entity if args.entity in ("province", "code") else "province"
@@ -163,7 +163,7 @@ def _load(args):
 
 
 def _refuse_global_options(args, name: str) -> None:
-    from .errors import UserInputError
+    from ..errors import UserInputError
 
     bad = []
     if getattr(args, "time_effects", False):
@@ -202,10 +202,10 @@ def cmd_fit_local(args) -> int:
     int
         0 on success.
     """
-    from .errors import UserInputError
-    from .gtwr import fit_local, megacity_table, variability_test, write_local_figure
-    from .io import write_csv_atomic
-    from .plotting import figure_format
+    from ..errors import UserInputError
+    from ..io import write_csv_atomic
+    from ..plotting import figure_format
+    from ..stirpat import fit_local, megacity_table, variability_test, write_local_figure
 
     if args.method not in LOCAL_METHODS:
         raise UserInputError(f"--method {args.method}: not a local method; allowed: {', '.join(LOCAL_METHODS)}")

@@ -2,7 +2,8 @@
 
 The study this project starts from estimates STIRPAT (``ln I = a + b ln P +
 c ln A [+ d ln T] + e``) "through the introduction of space and time weighted
-elements". This module fits that model with local coefficients:
+elements". This module (with :mod:`.local_data`, :mod:`.local_results` and
+:mod:`.local_plots`) fits that model with local coefficients:
 
 * ``method="gtwr"``: geographically and temporally weighted regression
   (Huang, Wu & Barry 2010, Int. J. Geogr. Inf. Sci. 24:383,
@@ -45,132 +46,34 @@ import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import DATA_DIR
-from .errors import UserInputError
+from .local_data import _fail, project_coordinates
 
 __all__ = [
     "METHODS",
     "CRITERIA",
     "KERNELS",
-    "MEGACITY_PROVINCE",
     "LocalFit",
-    "LocalElasticities",
-    "load_capitals",
-    "load_province_panel",
-    "project_coordinates",
     "fit_local",
-    "variability_test",
-    "local_elasticities",
-    "megacity_table",
-    "plot_local_elasticities",
-    "write_local_figure",
 ]
 
+
 METHODS = ("gtwr", "gwr")
+
+
 CRITERIA = ("AICc", "CV")
+
+
 KERNELS = ("bisquare", "gaussian", "exponential")
 
-#: Province of each of the five megacities (Beijing, Tianjin and Shanghai are
-#: provinces; Guangzhou and Shenzhen are in Guangdong).
-MEGACITY_PROVINCE = {"beijing": "Beijing", "tianjin": "Tianjin", "shanghai": "Shanghai",
-                     "guangzhou": "Guangdong", "shenzhen": "Guangdong"}
 
-#: Units of the projected coordinates: 100 km.
-COORD_UNIT_M = 1.0e5
 #: Default upper end of the space-time scale search (1 year up to 5 x 100 km).
 TAU_MAX = 25.0
-_PANEL = "megacity_sd/data/province_panel.csv"
 
-
-def _fail(source: str, message: str):
-    raise UserInputError(f"{source}: {message}")
-
-
-# ---------------------------------------------------------------------------
-# data shipped with the package
-# ---------------------------------------------------------------------------
-
-@lru_cache(maxsize=2)
-def _read(name: str) -> pd.DataFrame:
-    return pd.read_csv(DATA_DIR / name, keep_default_na=False, na_values=[""])
-
-
-def load_capitals() -> pd.DataFrame:
-    """Coordinates of the 31 provincial capitals (``province_capitals.csv``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``province, code, capital, lon, lat`` (degrees east and north,
-        WGS84), ``geonames_id``, ``flag`` (``verify`` for Lhasa), ``source``.
-    """
-    df = _read("province_capitals.csv").copy()
-    df["flag"] = df["flag"].fillna("")
-    return df
-
-
-def load_province_panel(years: tuple[int, int] = (2000, 2017), drop_flagged: bool = True) -> pd.DataFrame:
-    """The provincial STIRPAT panel shipped with the package, with coordinates.
-
-    Parameters
-    ----------
-    years : (int, int)
-        First and last year (the file holds 2000-2019; 2018-2019 are on the
-        post-2018-census GDP vintage, so the default stops at 2017).
-    drop_flagged : bool
-        Leave out the rows flagged ``suspect_co2`` (Hainan 2002, Ningxia
-        2000-2002), ``suspect_population`` (Heilongjiang 2013) and
-        ``gdp_vintage_break`` (2018-2019).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``province, code, year, co2`` (tCO2/Year, CEADs scope 1),
-        ``population`` (person, year-end), ``gdp_current`` (yuan/Year, current
-        prices), ``gdp_per_capita`` (yuan/(person*Year) at 2005 prices),
-        ``deflator_2005`` (dmnl), ``flag``, ``source``, ``capital, lon, lat``
-        (degrees). 30 provinces (CEADs has no Tibet).
-    """
-    df = _read("province_panel.csv").copy()
-    df["flag"] = df["flag"].fillna("")
-    df = df[(df["year"] >= years[0]) & (df["year"] <= years[1])]
-    if drop_flagged:
-        df = df[df["flag"] == ""]
-    caps = load_capitals()[["code", "capital", "lon", "lat"]]
-    return df.merge(caps, on="code", how="left").reset_index(drop=True)
-
-
-def project_coordinates(lon, lat, central_longitude: float | None = None) -> np.ndarray:
-    """Project longitude and latitude (degrees) to a plane, in units of 100 km.
-
-    Uses ``mgtwr.function.surface_to_plane`` (Gauss-Krueger) about
-    ``central_longitude`` (default: the median longitude, rounded). Distances
-    far from that meridian are stretched (about 5 % at 25 degrees away).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``n x 2`` (easting, northing) in 100 km.
-    """
-    from mgtwr.function import surface_to_plane
-
-    lon = np.asarray(lon, dtype=float).reshape(-1)
-    lat = np.asarray(lat, dtype=float).reshape(-1)
-    if central_longitude is None:
-        central_longitude = float(np.round(np.median(lon)))
-    x, y = surface_to_plane(lon, lat, central_longitude=central_longitude)
-    return np.column_stack([np.asarray(x).reshape(-1), np.asarray(y).reshape(-1)]) / COORD_UNIT_M
-
-
-# ---------------------------------------------------------------------------
-# the fit
-# ---------------------------------------------------------------------------
 
 @dataclass
 class LocalFit:
@@ -473,7 +376,7 @@ def fit_local(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, ent
     y = np.log(frame[dependent].to_numpy(dtype=float)).reshape(-1, 1)
     terms = ["const", *[f"ln_{d}" for d in drivers]]
 
-    from .stirpat import fit_stirpat
+    from .fit import fit_stirpat
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -545,303 +448,3 @@ def fit_local(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, ent
                      "meridian, 100 km units; local intervals use t with n - tr(S) degrees of freedom and no "
                      "multiple-testing correction (see adjusted_alpha_da_silva_fotheringham)")
     return fit
-
-
-# ---------------------------------------------------------------------------
-# is the local variation significant?
-# ---------------------------------------------------------------------------
-
-def _local_betas(fit: LocalFit, coords: np.ndarray, t: np.ndarray) -> np.ndarray:
-    if fit.method == "gtwr":
-        from mgtwr.model import GTWR
-
-        with np.errstate(divide="ignore"):
-            return np.asarray(GTWR(coords, t, fit.X, fit.y, fit.bandwidth, np.float64(fit.tau), kernel=fit.kernel,
-                                   fixed=fit.fixed).cal_multi().betas)
-    from mgwr.gwr import GWR
-
-    return np.asarray(GWR(coords, fit.y, fit.X, fit.bandwidth, kernel=fit.kernel, fixed=fit.fixed,
-                          n_jobs=1).fit(lite=True).params)
-
-
-def variability_test(fit: LocalFit, n_permutations: int = 99, seed: int | None = 1,
-                     reselect: bool = False) -> pd.DataFrame:
-    """Monte Carlo test of whether each local coefficient varies more than chance.
-
-    Fotheringham, Brunsdon & Charlton (2002), section 4.4; Hope (1968):
-    the statistic is the standard deviation of a coefficient over the
-    observations. Under the null of no space(-time) variation the locations
-    are exchangeable, so the (location, time) of the rows are permuted
-    jointly and the model refitted; ``p = (1 + #{sd_perm >= sd_obs}) /
-    (1 + n_permutations)``.
-
-    * GWR with ``reselect=True`` calls ``mgwr``'s own
-      ``GWRResults.spatial_variability`` (bandwidth re-selected in every
-      permutation; its p value is ``#{sd_perm > sd_obs} / n``).
-    * Otherwise (GTWR always, since ``mgtwr`` has no such test) the bandwidth
-      and tau stay at the fitted values. A null fit at the same small
-      bandwidth is noisier than one re-selected (which would smooth), so this
-      variant is conservative, and about as many times cheaper as the search
-      has steps.
-
-    Parameters
-    ----------
-    fit : LocalFit
-    n_permutations : int
-        At least 19 (so that p can reach 0.05).
-    seed : int or None
-        Seed of ``numpy.random.default_rng``.
-    reselect : bool
-        GWR only: use ``mgwr``'s test with re-selection (needs a searched
-        bandwidth).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``term, sd_observed, sd_null_median, p_value, n_permutations, test``;
-        also stored as ``fit.variability``.
-
-    Raises
-    ------
-    UserInputError
-        ``n_permutations`` < 19, or ``reselect`` without a searched GWR bandwidth.
-    """
-    if not isinstance(n_permutations, int | np.integer) or n_permutations < 19:
-        raise UserInputError(f"--permutations {n_permutations!r}: not allowed; allowed: an integer >= 19")
-    sd_obs = fit.params.std(axis=0)
-    if reselect:
-        if fit.method != "gwr" or fit.selector is None:
-            raise UserInputError("--reselect: allowed only with --method gwr and a searched bandwidth")
-        rs = np.random.get_state()  # noqa: NPY002 - mgwr seeds the legacy global state; put it back after
-        try:
-            with contextlib.redirect_stderr(io.StringIO()):
-                from mgwr.gwr import GWR
-
-                res = GWR(fit.coords, fit.y, fit.X, fit.bandwidth, kernel=fit.kernel, fixed=fit.fixed,
-                          n_jobs=1).fit()
-                p = np.asarray(res.spatial_variability(fit.selector, n_iters=n_permutations,
-                                                       seed=1 if seed is None else seed))
-        finally:
-            np.random.set_state(rs)  # noqa: NPY002
-        test = "mgwr GWRResults.spatial_variability (bandwidth re-selected in each permutation)"
-        sd_null = np.full(len(fit.terms), np.nan)
-    else:
-        rng = np.random.default_rng(seed)
-        sds = np.empty((n_permutations, len(fit.terms)))
-        for i in range(n_permutations):
-            perm = rng.permutation(fit.nobs)
-            sds[i] = _local_betas(fit, fit.coords[perm], fit.t[perm]).std(axis=0)
-        p = (1 + (sds >= sd_obs).sum(axis=0)) / (1 + n_permutations)
-        sd_null = np.median(sds, axis=0)
-        test = (f"permutation of the {'space-time' if fit.method == 'gtwr' else 'spatial'} locations, "
-                f"bandwidth{' and tau' if fit.method == 'gtwr' else ''} held at the fitted value(s) "
-                f"({'mgtwr' if fit.method == 'gtwr' else 'mgwr'} fits)")
-    out = pd.DataFrame({"term": fit.terms, "sd_observed": sd_obs, "sd_null_median": sd_null, "p_value": p,
-                        "n_permutations": n_permutations, "test": test})
-    fit.variability = out
-    return out
-
-
-# ---------------------------------------------------------------------------
-# local estimates for one entity, in the shape of a global fit
-# ---------------------------------------------------------------------------
-
-@dataclass
-class LocalElasticities:
-    """Local estimates of one entity averaged over a year range, shaped like a global fit.
-
-    ``table(alpha)`` has the columns of
-    :meth:`megacity_sd.stirpat.StirpatFit.table` (``term, estimate, std_err,
-    ci_low, ci_high``), so the object can stand where
-    :func:`megacity_sd.stirpat.compare_elasticities` takes ``history_fit``;
-    ``params``, ``cov`` (diagonal), ``terms``, ``df_resid`` and ``nobs`` let
-    it stand in :func:`megacity_sd.stirpat.project_co2` as well.
-
-    The estimate is the mean of the yearly local estimates; its standard
-    error is the mean of their standard errors, i.e. the yearly estimates are
-    taken as perfectly correlated (they share most of their kernel weights),
-    which is conservative.
-    """
-
-    entity: str
-    years: tuple[int, int]
-    method: str
-    terms: list[str]
-    params: pd.Series
-    std_err: pd.Series
-    df_resid: float
-    nobs: int
-    n_years: int
-    alpha: float = 0.05
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def cov(self) -> pd.DataFrame:
-        return pd.DataFrame(np.diag(self.std_err.to_numpy() ** 2), index=self.terms, columns=self.terms)
-
-    def table(self, alpha: float | None = None) -> pd.DataFrame:
-        alpha = self.alpha if alpha is None else alpha
-        q = stats.t.ppf(1 - alpha / 2, self.df_resid)
-        est, se = self.params.to_numpy(), self.std_err.to_numpy()
-        return pd.DataFrame({"term": self.terms, "estimate": est, "std_err": se, "ci_low": est - q * se,
-                             "ci_high": est + q * se})
-
-    def elasticity(self, driver: str) -> float:
-        return float(self.params[f"ln_{driver}"])
-
-    def summary(self) -> str:
-        tab = self.table()
-        lines = [f"{self.method.upper()} local estimates, {self.entity}, {self.years[0]}-{self.years[1]} "
-                 f"({self.n_years} year(s) averaged)"]
-        lines += [f"  {r.term:<22} {r.estimate:8.3f} [{r.ci_low:6.3f}, {r.ci_high:6.3f}]"
-                  for r in tab.itertuples(index=False)]
-        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
-
-
-def local_elasticities(fit: LocalFit, entity: str, years: tuple[int, int] | None = None,
-                       alpha: float | None = None) -> LocalElasticities:
-    """The local estimates of one entity (e.g. ``"Shanghai"``), averaged over ``years``.
-
-    Parameters
-    ----------
-    fit : LocalFit
-    entity : str
-        A value of the entity column; a megacity id (``shenzhen``...) is
-        mapped to its province by :data:`MEGACITY_PROVINCE`.
-    years : (int, int), optional
-        First and last year (default: the last five years of the fit).
-    alpha : float, optional
-
-    Returns
-    -------
-    LocalElasticities
-
-    Raises
-    ------
-    UserInputError
-        Unknown entity, or no fitted year in the range.
-    """
-    names = fit.frame[fit.entity].astype(str)
-    name = MEGACITY_PROVINCE.get(str(entity).lower(), entity) if str(entity) not in set(names) else entity
-    if str(name) not in set(names):
-        from .errors import suggest
-
-        raise UserInputError(f"{fit.entity} '{entity}' not in the fit{suggest(str(entity), sorted(set(names)))}; "
-                             f"allowed: {', '.join(sorted(set(names)))}")
-    tcol = fit.frame[fit.time]
-    if years is None:
-        years = (int(tcol.max()) - 4, int(tcol.max()))
-    sel = (names == str(name)).to_numpy() & (tcol >= years[0]).to_numpy() & (tcol <= years[1]).to_numpy()
-    if not sel.any():
-        have = tcol[(names == str(name)).to_numpy()]
-        raise UserInputError(f"{fit.entity} '{name}': no fitted {fit.time} in {years[0]}-{years[1]}; allowed: "
-                             f"{int(have.min())}-{int(have.max())}")
-    params = pd.Series(fit.params[sel].mean(axis=0), index=fit.terms)
-    se = pd.Series(fit.bse[sel].mean(axis=0), index=fit.terms)
-    note = (f"mean of {int(sel.sum())} yearly {fit.method.upper()} estimates; s.e. = mean of the yearly s.e. "
-            "(yearly estimates taken as perfectly correlated); " + fit.bandwidth_text())
-    return LocalElasticities(entity=str(name), years=(int(years[0]), int(years[1])), method=fit.method,
-                             terms=list(fit.terms), params=params, std_err=se, df_resid=fit.df_resid, nobs=fit.nobs,
-                             n_years=int(sel.sum()), alpha=fit.alpha if alpha is None else alpha, notes=[note])
-
-
-def megacity_table(fit: LocalFit, years: tuple[int, int] | None = None, alpha: float | None = None) -> pd.DataFrame:
-    """The five megacities' local elasticities next to the global ones.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``city, province, years, term, local, local_low, local_high,
-        global, global_low, global_high``; cities whose province is not in the
-        fit are left out (Guangzhou and Shenzhen share Guangdong's estimate).
-    """
-    alpha = fit.alpha if alpha is None else alpha
-    g = fit.global_fit.table(alpha).set_index("term")
-    have = set(fit.frame[fit.entity].astype(str))
-    rows = []
-    for city, prov in MEGACITY_PROVINCE.items():
-        if prov not in have:
-            continue
-        loc = local_elasticities(fit, prov, years, alpha)
-        for r in loc.table(alpha).itertuples(index=False):
-            if r.term == "const":
-                continue
-            rows.append(dict(city=city, province=prov, years=f"{loc.years[0]}-{loc.years[1]}", term=r.term,
-                             local=r.estimate, local_low=r.ci_low, local_high=r.ci_high,
-                             **{"global": g.at[r.term, "estimate"]}, global_low=g.at[r.term, "ci_low"],
-                             global_high=g.at[r.term, "ci_high"]))
-    return pd.DataFrame(rows, columns=["city", "province", "years", "term", "local", "local_low", "local_high",
-                                       "global", "global_low", "global_high"])
-
-
-# ---------------------------------------------------------------------------
-# figure
-# ---------------------------------------------------------------------------
-
-_LINE_COLORS = ("#2b6cb0", "#c05621", "#2f855a", "#9b2c2c", "#6b46c1", "#b7791f")
-
-
-def _highlight(fit: LocalFit, entities: Sequence[str] | None) -> list[str]:
-    have = list(dict.fromkeys(fit.frame[fit.entity].astype(str)))
-    if entities:
-        return [e for e in entities if e in have]
-    mega = [p for p in dict.fromkeys(MEGACITY_PROVINCE.values()) if p in have]
-    return mega or have[:5]
-
-
-def plot_local_elasticities(fit: LocalFit, ax, term: str, entities: Sequence[str] | None = None):
-    """Local estimate of ``term`` over time for ``entities`` (bands: intervals) and the global estimate.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    est = fit.estimates()
-    est = est[est["term"] == term]
-    g = fit.global_fit.table(fit.alpha).set_index("term")
-    x0, x1 = est[fit.time].min(), est[fit.time].max()
-    ax.axhspan(g.at[term, "ci_low"], g.at[term, "ci_high"], color="#a0aec0", alpha=0.35, lw=0)
-    ax.axhline(g.at[term, "estimate"], color="black", ls="--", lw=1.2, label="global (pooled OLS)")
-    for i, ent in enumerate(_highlight(fit, entities)):
-        s = est[est[fit.entity].astype(str) == ent].sort_values(fit.time)
-        c = _LINE_COLORS[i % len(_LINE_COLORS)]
-        label = ent + (" (Guangzhou, Shenzhen)" if ent == "Guangdong" else "")
-        ax.plot(s[fit.time], s["estimate"], color=c, lw=1.6, label=label)
-        ax.fill_between(s[fit.time], s["ci_low"], s["ci_high"], color=c, alpha=0.15, lw=0)
-    ax.set_xlim(x0, x1)
-    ax.set_title({"ln_population": "population (P)", "ln_gdp_per_capita": "GDP per capita (A)",
-                  "ln_energy_intensity": "energy intensity (T)"}.get(term, term))
-    ax.set_xlabel(fit.time)
-    ax.set_ylabel(f"elasticity of {fit.dependent}")
-    return ax
-
-
-def write_local_figure(fit: LocalFit, out_dir, entities: Sequence[str] | None = None, name: str | None = None):
-    """Write ``stirpat_<method>_elasticities.png``: local elasticities over time against the global fit.
-
-    Returns
-    -------
-    pathlib.Path
-        The file written (suffix as set by :func:`megacity_sd.plotting.figure_format`).
-    """
-    from pathlib import Path
-
-    import matplotlib.pyplot as plt
-
-    from .plotting import STYLE, savefig_atomic
-
-    slopes = [t for t in fit.terms if t != "const"]
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(slopes), figsize=(5.2 * len(slopes), 4.2), squeeze=False)
-        for ax, term in zip(axes[0], slopes, strict=True):
-            plot_local_elasticities(fit, ax, term, entities)
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), bbox_to_anchor=(0.5, 0.0))
-        p = "" if fit.variability is None else "; local variation p = " + ", ".join(
-            f"{r.term.removeprefix('ln_')} {r.p_value:.3f}" for r in fit.variability.itertuples(index=False)
-            if r.term != "const")
-        fig.suptitle(f"{fit.method.upper()} STIRPAT: local elasticities of {fit.dependent} (bands: "
-                     f"{100 * (1 - fit.alpha):.0f} % intervals) against the global fit\n{fit.bandwidth_text()}{p}",
-                     fontsize=9)
-        fig.tight_layout(rect=(0, 0.08, 1, 1))
-        return savefig_atomic(fig, Path(out_dir) / (name or f"stirpat_{fit.method}_elasticities.png"))

@@ -26,8 +26,8 @@ import argparse
 import re
 from pathlib import Path
 
-from .cli import add_engine_arg, add_output_args
-from .errors import UserInputError
+from ..errors import UserInputError
+from .common import add_engine_arg, add_output_args
 
 __all__ = ["add_parser", "cmd_discover", "cmd_seek", "cmd_robust"]
 
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> list[argparse.ArgumentParser]:
     list of argparse.ArgumentParser
         The three subcommands' parsers (their ``func`` defaults are the ``cmd_*`` functions).
     """
-    from .scenario import DEFAULT_CITY
+    from ..scenario import DEFAULT_CITY
 
     def common(p, *, runs: bool = True):
         p.add_argument("--city", default=DEFAULT_CITY, help="city name or city YAML file (default: %(default)s)")
@@ -109,8 +109,8 @@ def add_parser(subparsers) -> list[argparse.ArgumentParser]:
 
 def _setup(args):
     """City base scenario and targets, checked before anything runs."""
-    from .scenario import load_scenario
-    from .targets import load_targets
+    from ..scenario import load_scenario
+    from ..targets import load_targets
 
     base = load_scenario("baseline", city=args.city)
     targets = load_targets(args.targets, city=base.city)
@@ -118,7 +118,7 @@ def _setup(args):
 
 
 def _options(args):
-    from .discover import RunOptions
+    from ..discover import RunOptions
 
     if args.workers is not None and args.workers < 0:
         raise UserInputError(f"--workers {args.workers}: not allowed; allowed: an integer >= 0")
@@ -141,7 +141,7 @@ def _figures(args, pairs) -> list[Path]:
         return []
     import matplotlib.pyplot as plt
 
-    from .plotting import STYLE, savefig_atomic
+    from ..plotting import STYLE, savefig_atomic
 
     written = []
     with plt.rc_context(STYLE):
@@ -161,15 +161,15 @@ def _print_targets(targets) -> None:
 
 def cmd_discover(args) -> int:
     """Run ``megacity-sd discover``: validate, sample, run, PRIM, feature scores; write tables and figures."""
-    from .discover import discover, plot_box, plot_features, plot_tradeoff
-    from .io import write_csv_atomic
+    from ..discover import discover, plot_box, plot_features, plot_tradeoff
+    from ..io import write_csv_atomic
 
     base, targets = _setup(args)
     _check_int(args.n, "--n", 100, 1_000_000)
     _check_int(args.boxes, "--boxes", 1, 5)
     opts = _options(args)
     if args.uncertain:
-        from .sensitivity import load_uncertainty
+        from ..sensitivity import load_uncertainty
 
         load_uncertainty(args.uncertainty, scenario=base)  # checked now, before any run
     elif args.uncertainty is not None:
@@ -229,7 +229,7 @@ def cmd_discover(args) -> int:
 
 
 def _weights(args, all_levers):
-    from .discover import lever_by_name
+    from ..discover import lever_by_name
 
     w = {lv.name: 1.0 for lv in all_levers}
     for text in args.weight or []:
@@ -251,12 +251,12 @@ def cmd_seek(args) -> int:
     """Run ``megacity-sd seek``: the least-effort setting; write it as a scenario file and check it by a run."""
     import numpy as np
 
-    from .discover import lever_by_name, levers
-    from .io import write_csv_atomic, write_text_atomic
-    from .robust import least_effort, model_margins, scenario_yaml
-    from .run import run
-    from .scenario import list_cities, load_scenario
-    from .targets import evaluate
+    from ..discover import lever_by_name, levers
+    from ..io import write_csv_atomic, write_text_atomic
+    from ..robust import least_effort, model_margins, scenario_yaml
+    from ..run import run
+    from ..scenario import list_cities, load_scenario
+    from ..targets import evaluate
 
     base, targets = _setup(args)
     _check_int(args.starts, "--starts", 1, 20)
@@ -336,9 +336,9 @@ def _plot_seek(res, city: str, targets_name: str):
 
 def cmd_robust(args) -> int:
     """Run ``megacity-sd robust``: every package over the same futures; write the tables and the figure."""
-    from .io import write_csv_atomic
-    from .robust import plot_robustness, robustness
-    from .scenario import DEFAULT_SCENARIOS, load_scenario
+    from ..io import write_csv_atomic
+    from ..robust import plot_robustness, robustness
+    from ..scenario import DEFAULT_SCENARIOS, load_scenario
 
     base, targets = _setup(args)
     _check_int(args.n, "--n", 10, 100_000)
@@ -352,7 +352,7 @@ def cmd_robust(args) -> int:
             raise UserInputError(f"--scenario {n}: scenario '{p.name}' is already given ({seen[p.name]}); allowed: "
                                  "each scenario once")
         seen[p.name] = n
-    from .sensitivity import load_uncertainty
+    from ..sensitivity import load_uncertainty
 
     unc = load_uncertainty(args.uncertainty, scenario=base)
     opts = _options(args)

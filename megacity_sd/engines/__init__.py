@@ -5,7 +5,7 @@ Every simulation of the package starts here, through :func:`megacity_sd.run.run`
 worker processes):
 
 * ``fast``: PySD's own translation compiled to one loop
-  (:mod:`megacity_sd.pysd_fast`); equal to PySD to 1e-12; a batch advances
+  (:mod:`megacity_sd.engines.fast`); equal to PySD to 1e-12; a batch advances
   every set at once (numpy arrays);
 * ``pysd``: PySD as installed, the reference (about 25 times slower);
 * ``simlin``: pysimlin, a second, independent engine on the same ``.mdl``.
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .model import MODEL_PATH, canonical
+from ..model import MODEL_PATH, canonical
 
 __all__ = ["ENGINES", "DEFAULT_ENGINE", "engine_model", "run_one", "run_batch", "whole_years"]
 
@@ -55,7 +55,7 @@ def engine_model(engine: str, mdl_path: str | Path = MODEL_PATH, time_step: floa
     Returns
     -------
     object
-        ``fast``: :class:`~megacity_sd.pysd_fast.FastModel`; ``pysd``: a tuple
+        ``fast``: :class:`~megacity_sd.engines.fast.FastModel`; ``pysd``: a tuple
         of the PySD model and the model's constant defaults (PySD keeps
         parameters between runs, so every run sets them all); ``simlin``: a
         ``simlin.Model``.
@@ -65,19 +65,19 @@ def engine_model(engine: str, mdl_path: str | Path = MODEL_PATH, time_step: floa
     key = (engine, mdl_path, time_step if engine == "simlin" else None)
     if key not in _MODELS:
         if engine == "fast":
-            from .pysd_fast import load_fast, load_translation
+            from .fast import load_fast, load_translation
 
             _MODELS[key] = load_translation(py_path) if py_path and Path(py_path).is_file() else load_fast(mdl_path)
         elif engine == "simlin":
-            from .model import load_simlin
+            from ..model import load_simlin
 
             m = load_simlin(mdl_path)
             if time_step is not None:
                 m.project.set_sim_specs(dt=float(time_step))
             _MODELS[key] = m
         else:
-            from .model import load_pysd
-            from .pysd_fast import load_fast
+            from ..model import load_pysd
+            from .fast import load_fast
 
             _MODELS[key] = (load_pysd(mdl_path), load_fast(mdl_path).constants)
     return _MODELS[key]
@@ -125,7 +125,7 @@ def run_one(engine: str, constants: Mapping[str, float], variables: Sequence[str
         df = engine_model("fast", mdl_path).run(dict(constants), variables, time_step=time_step)
         times, cols = df.index.to_numpy(dtype=float), [df[v].to_numpy(dtype=float) for v in variables]
     elif engine == "pysd":
-        from .model import load_pysd
+        from ..model import load_pysd
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

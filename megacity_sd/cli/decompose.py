@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cli import add_engine_arg, add_output_args
-from .errors import UserInputError
+from ..errors import UserInputError
+from .common import add_engine_arg, add_output_args
 
 __all__ = ["add_parser", "cmd_decompose"]
 
@@ -49,8 +49,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The subcommand's parser (its ``func`` default is :func:`cmd_decompose`).
     """
-    from .decompose import POLLUTANTS
-    from .scenario import DEFAULT_CITY
+    from ..decompose import POLLUTANTS
+    from ..scenario import DEFAULT_CITY
 
     s = subparsers.add_parser(
         "decompose", help="LMDI decomposition: which drivers changed CO2 and air pollutants",
@@ -90,8 +90,8 @@ def _not_with(args, names: tuple[str, ...], message: str) -> None:
 
 
 def _plan_history(args) -> dict:
-    from .decompose import history_cities, history_years
-    from .scenario import list_cities
+    from ..decompose import history_cities, history_years
+    from ..scenario import list_cities
 
     _not_with(args, ("against", "year"), "needs --scenario (history is decomposed with --from and --to)")
     if args.scope != "1":
@@ -125,8 +125,8 @@ def _check_period(args, years: list[int], what: str) -> None:
 
 
 def _plan_model(args) -> dict:
-    from .model import model_doc
-    from .scenario import load_scenario
+    from ..model import model_doc
+    from ..scenario import load_scenario
 
     doc = model_doc()
     years = list(range(int(doc["initial_time"].value), int(doc["final_time"].value) + 1))
@@ -147,7 +147,7 @@ def _plan_model(args) -> dict:
     breakdown = args.breakdown or "full"
     if breakdown not in ("full", "sector"):
         raise UserInputError(f"--breakdown {breakdown}: not for model runs; allowed: full, sector")
-    from .decompose import POLLUTANTS
+    from ..decompose import POLLUTANTS
 
     pollutants = args.pollutant or (["CO2"] if breakdown == "sector" else list(POLLUTANTS))
     if breakdown == "sector" and any(p != "CO2" for p in pollutants):
@@ -158,12 +158,12 @@ def _plan_model(args) -> dict:
 
 
 def _compute(args, plan) -> list:
-    from .decompose import decompose_against, decompose_history, decompose_run
+    from ..decompose import decompose_against, decompose_history, decompose_run
 
     if plan["mode"] == "history":
         return [decompose_history(args.city, args.start, args.end, breakdown=plan["breakdown"], form=args.form)
                 for _ in plan["pollutants"]]
-    from .run import run
+    from ..run import run
 
     scen = plan["scenario"]
     print(f"megacity-sd decompose: running {scen.city} / {scen.name}"
@@ -214,7 +214,7 @@ def cmd_decompose(args) -> int:
         Bad input (city, scenario, year, option), with one line naming it and
         what is allowed; nothing is run or written.
     """
-    from .io import write_csv_atomic
+    from ..io import write_csv_atomic
 
     plan = _plan_model(args) if args.scenario is not None else _plan_history(args)
     decs = _compute(args, plan)
@@ -246,8 +246,8 @@ def cmd_decompose(args) -> int:
 def _write_figures(decs, figdir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    from .decompose import plot_waterfall
-    from .plotting import STYLE, savefig_atomic
+    from ..decompose import plot_waterfall
+    from ..plotting import STYLE, savefig_atomic
 
     written = []
     with plt.rc_context(STYLE):

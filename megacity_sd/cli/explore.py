@@ -16,7 +16,7 @@ import errno
 import sys
 from pathlib import Path
 
-from .errors import UserInputError
+from ..errors import UserInputError
 
 __all__ = ["add_parser", "cmd_explore", "cmd_report"]
 
@@ -40,8 +40,8 @@ def add_parser(subparsers) -> None:
     subparsers : argparse._SubParsersAction
         From ``parser.add_subparsers(...)``.
     """
-    from .cli import add_engine_arg
-    from .scenario import DEFAULT_CITY
+    from ..scenario import DEFAULT_CITY
+    from .common import add_engine_arg
 
     e = subparsers.add_parser(
         "explore", help="the policy explorer: a local web page, a slider per lever, charts that follow every move",
@@ -74,11 +74,11 @@ def add_parser(subparsers) -> None:
 
 def cmd_explore(args) -> int:
     """``megacity-sd explore``: serve the explorer until Ctrl-C."""
-    from .explore import make_server
-    from .scenario import list_cities
+    from ..explore import make_server
+    from ..scenario import list_cities
 
     if args.city not in list_cities():
-        from .errors import suggest
+        from ..errors import suggest
 
         raise UserInputError(f"--city {args.city}: unknown city{suggest(args.city, list_cities())}; allowed: "
                              f"{', '.join(list_cities())}")
@@ -111,9 +111,9 @@ def cmd_explore(args) -> int:
 
 def cmd_report(args) -> int:
     """``megacity-sd report``: write the self-contained HTML report."""
-    from .cli import check_output_folder, load_scenarios
-    from .report import write_report
-    from .scenario import DEFAULT_SCENARIOS
+    from ..report import write_report
+    from ..scenario import DEFAULT_SCENARIOS
+    from .common import check_output_folder, load_scenarios
 
     out = Path(args.report_out)
     if out.suffix.lower() not in (".html", ".htm"):

@@ -1,0 +1,90 @@
+"""The ``megacity-sd`` program: the root parser with every subcommand, :func:`main` and the console script.
+
+Subcommands only parse arguments and call the package's functions. Bad input
+is reported as one line on stderr with exit code 2; Ctrl-C as one line and
+exit code 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+from . import calibrate, decompose, discover, explore, loops, sensitivity, stirpat, synergy
+from . import run as run_commands
+from .common import Parser, check_outputs
+
+__all__ = ["build_parser", "console_main", "main"]
+
+#: The command modules, in the order of ``megacity-sd --help``; each has ``add_parser(subparsers)``.
+COMMANDS = (run_commands, synergy, stirpat, loops, calibrate, sensitivity, decompose, explore, discover)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The root parser: every subcommand of :data:`COMMANDS`."""
+    p = Parser(prog="megacity-sd", description="Pollution and carbon co-reduction in megacities: "
+               "a system-dynamics model, its scenarios and analyses.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``megacity-sd`` console script.
+
+    Returns the exit code: 0 done, 2 bad input (one line on stderr, nothing
+    written). Ctrl-C propagates as :class:`KeyboardInterrupt` (the console
+    script turns it into one line and exit code 130).
+    """
+    from ..errors import UserInputError
+
+    args = build_parser().parse_args(argv)
+    try:
+        check_outputs(args)
+        if hasattr(args, "format"):
+            from ..plotting import figure_format
+
+            with figure_format(args.format, args.dpi):
+                return args.func(args)
+        return args.func(args)
+    except UserInputError as err:
+        sys.stderr.write(f"megacity-sd: {err}\n")
+        return 2
+
+
+def console_main() -> int:
+    """The ``megacity-sd`` console script: :func:`main`, ending quietly on a closed pipe.
+
+    Restoring the default SIGPIPE action is process-wide, so it is done here, in
+    the program's own process, and not in :func:`main`, which tests and other
+    Python code call in theirs.
+    """
+    from ..errors import Interrupted
+
+    if hasattr(signal, "SIGPIPE"):  # `megacity-sd scenarios | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        return main()
+    except KeyboardInterrupt as err:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean exit short
+        if isinstance(err, Interrupted):
+            sys.stderr.write(f"megacity-sd: interrupted; {err}\n")
+        else:
+            sys.stderr.write("megacity-sd: interrupted; every file is written whole or not at all, "
+                             "so none is half-written\n")
+    # Every `finally` has run while the interrupt unwound the stack. Leave now, with 130: CPython kills
+    # itself with SIGINT at exit when a KeyboardInterrupt went unhandled anywhere (e.g. raised in a
+    # destructor while the pool shut down), which would hide this exit code from the shell.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _exit_now(130)
+    return 130
+
+
+def _exit_now(code: int) -> None:
+    """End the process at once with ``code`` (``os._exit``; tests replace it)."""
+    os._exit(code)
+

@@ -1,0 +1,204 @@
+"""The fast engine's code generation: PySD's component expressions rewritten into one Euler loop for a scalar run or a
+batch, and the scalar and vector helpers the generated code calls."""
+
+from __future__ import annotations
+
+import ast
+from bisect import bisect_right
+
+import numpy as np
+
+from .fast_translation import _Model
+
+__all__ = [
+    "SMALL_VENSIM",
+]
+
+
+SMALL_VENSIM = 1e-6  # pysd.py_backend.functions.SMALL_VENSIM (ZIDZ threshold)
+
+
+def _max_s(a, b):
+    return a if (a >= b or a != a) else b
+
+
+def _min_s(a, b):
+    return a if (a <= b or a != a) else b
+
+
+def _zidz_s(a, b):
+    return 0 if abs(b) < SMALL_VENSIM else a / b
+
+
+def _lookup_s(x, xp, fp, xp_arr, fp_arr):
+    """PySD's ``Lookups._call`` for a float ``x`` (``interpolate`` method)."""
+    if x in xp:
+        return fp[xp.index(x)]
+    if x > xp[-1]:
+        return fp[-1]
+    if x < xp[0]:
+        return fp[0]
+    j = bisect_right(xp, x) - 1  # xarray localises to the bracketing nodes, then calls np.interp
+    return float(np.interp(x, xp_arr[j:j + 2], fp_arr[j:j + 2]))
+
+
+def _lookup_v(x, xp, fp):
+    """PySD's lookup for an array ``x``: numpy.interp returns the node value at a node and clamps outside."""
+    return np.interp(x, xp, fp)
+
+
+def _zidz_v(a, b):
+    # called inside run_batch's np.errstate: the division by the masked zeros is silent
+    return np.where(np.abs(b) < SMALL_VENSIM, 0.0, a / b)
+
+
+class _Rewrite(ast.NodeTransformer):
+    """Component calls -> local variables; PySD functions -> kernel helpers."""
+
+    def __init__(self, model: _Model, vector: bool):
+        self.m = model
+        self.vector = vector
+
+    def visit_Call(self, node: ast.Call):
+        self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Name):
+            if f.id in self.m.components:
+                comp = self.m.components[f.id]
+                if comp.kind == "lookup":
+                    return ast.Call(ast.Name(f"_lk_{f.id}", ast.Load()), [node.args[0]], [])
+                return ast.Name(_var(f.id), ast.Load())
+            if f.id == "float":
+                return node.args[0] if self.vector else node
+            if f.id == "zidz":
+                return ast.Call(ast.Name("_zidz", ast.Load()), node.args, [])
+            return node
+        fn = ast.unparse(f)
+        if fn in ("np.maximum", "np.minimum") and not self.vector:
+            return ast.Call(ast.Name("_max" if fn == "np.maximum" else "_min", ast.Load()), node.args, [])
+        return node
+
+
+def _var(py: str) -> str:
+    return "t" if py == "time" else f"v_{py}"
+
+
+class _Codegen:
+    def __init__(self, m: _Model, outputs: list[str], vector: bool):
+        self.m = m
+        self.vector = vector
+        self.rw = _Rewrite(m, vector)
+        self.outputs = outputs
+
+    def expr(self, e: ast.expr) -> str:
+        import copy
+
+        return ast.unparse(self.rw.visit(copy.deepcopy(e)))
+
+    def order(self, roots: set[str], done: set[str]) -> list[str]:
+        """Auxiliaries needed for ``roots``, in dependency order, excluding ``done``."""
+        out: list[str] = []
+        seen = set(done)
+
+        def visit(py: str, stack=()):
+            if py in seen:
+                return
+            comp = self.m.components[py]
+            if comp.kind != "aux":
+                seen.add(py)
+                return
+            if py in stack:
+                raise NotImplementedError(f"pysd_fast: algebraic loop through {py}")
+            for d in sorted(comp.deps):
+                visit(d, (*stack, py))
+            seen.add(py)
+            out.append(py)
+
+        for r in sorted(roots):
+            visit(r)
+        return out
+
+    def build(self) -> str:
+        m = self.m
+        L = ["def kernel(C, t0, dt, nsteps, save, nsave, out):"]
+        ind = "    "
+        # constants and control
+        for py, comp in m.components.items():
+            if comp.kind == "constant":
+                L.append(f"{ind}{_var(py)} = C[{py!r}]")
+        L.append(f"{ind}v_initial_time = t0")
+        L.append(f"{ind}v_time_step = dt")
+        L.append(f"{ind}v_final_time = C['__final_time']")
+        L.append(f"{ind}v_saveper = C['__saveper']")
+        L.append(f"{ind}t = t0")
+        needed_step = set()
+        for st in m.statefuls.values():
+            needed_step |= st.step_deps
+        out_aux = {o for o in self.outputs if m.components[o].kind == "aux"}
+        # static auxiliaries (run cache): everything static any phase needs
+        all_roots = set(needed_step) | out_aux
+        for st in m.statefuls.values():
+            all_roots |= st.init_deps
+        closure = self.order(all_roots, set())
+        static = [p for p in closure if not m.dynamic[p]]
+        for py in static:
+            L.append(f"{ind}{_var(py)} = {self.expr(m.components[py].expr)}")
+        done = set(static)
+        # initial values of the stateful objects, in dependency order
+        init_done: set[str] = set()
+
+        def init(py: str, stack=()):
+            if py in init_done:
+                return
+            if py in stack:
+                raise NotImplementedError(f"pysd_fast: circular initialisation through {py}")
+            st = m.statefuls[py]
+            for d in sorted(st.init_deps):
+                need_init(d, (*stack, py))
+            if st.kind == "integ":
+                L.append(f"{ind}{_var(py)} = {self.expr(st.init)}")
+            else:
+                L.append(f"{ind}{_var(py)} = {self.expr(st.init)}")
+                L.append(f"{ind}o_{py} = {self.expr(st.order)}")
+            init_done.add(py)
+
+        def need_init(py: str, stack):
+            comp = m.components[py]
+            if comp.kind == "stock":
+                init(py, stack)
+            elif comp.kind == "aux" and py not in done:
+                for d in sorted(comp.deps):
+                    need_init(d, stack)
+                L.append(f"{ind}{_var(py)} = {self.expr(comp.expr)}")
+                done.add(py)
+
+        for py in sorted(m.statefuls):
+            init(py)
+        # the loop
+        core = [p for p in self.order(needed_step, set(static)) if m.dynamic[p]]
+        report = [p for p in self.order(out_aux, set(static) | set(core)) if m.dynamic[p]]
+        L.append(f"{ind}j = 0")
+        L.append(f"{ind}for k in range(nsteps + 1):")
+        ind2 = ind * 2
+        for py in core:
+            L.append(f"{ind2}{_var(py)} = {self.expr(m.components[py].expr)}")
+        L.append(f"{ind2}if save[k]:")
+        ind3 = ind * 3
+        for py in report:
+            L.append(f"{ind3}{_var(py)} = {self.expr(m.components[py].expr)}")
+        for i, o in enumerate(self.outputs):
+            L.append(f"{ind3}out[{i}][j] = {_var(o)}" if self.vector else f"{ind3}out[{i}].append({_var(o)})")
+        L.append(f"{ind3}j += 1")
+        L.append(f"{ind2}if k == nsteps:")
+        L.append(f"{ind3}break")
+        # derivatives, all from the state at t, then the update (PySD's Euler step)
+        for py, st in m.statefuls.items():
+            if st.kind == "integ":
+                L.append(f"{ind2}d_{py} = {self.expr(st.ddt)}")
+            else:  # Smooth.ddt: (input - state) * order / smooth_time
+                L.append(f"{ind2}d_{py} = ({self.expr(st.inp)} - {_var(py)}) * o_{py} / {self.expr(st.time)}")
+        for py in m.statefuls:
+            L.append(f"{ind2}{_var(py)} = {_var(py)} + d_{py} * dt")
+        L.append(f"{ind2}t = t + dt")
+        L.append(f"{ind}return out")
+        return "\n".join(L) + "\n"

@@ -1,0 +1,169 @@
+"""The model as an EMA Workbench ``Model`` (levers, uncertainties, indicators and targets declared) and an evaluator
+that runs EMA's experiments as one batch of the fast engine."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..discover import levers
+from ..indicators import INDICATORS, Indicator
+from ..targets import TargetSet, evaluate, indicator_values, series_variables
+
+__all__ = [
+    "ema_model",
+    "BatchEvaluator",
+]
+
+
+class ModelFunction:
+    """The model as a function of levers and uncertain parameters (picklable, for EMA's evaluators).
+
+    Parameters
+    ----------
+    base : dict
+        Constants of the base scenario (city, calibration, scenario).
+    indicators : list of Indicator
+        Outcomes.
+    targets : TargetSet, optional
+        Adds one outcome per target (1 met, 0 not) and ``targets met``.
+    engine : str
+    """
+
+    def __init__(self, base: dict[str, float], indicators: list[Indicator], targets: TargetSet | None = None,
+                 engine: str = "fast"):
+        self.base = dict(base)
+        self.indicators = list(indicators)
+        self.targets = targets
+        self.engine = engine
+
+    @property
+    def outcome_names(self) -> list[str]:
+        names = [i.name for i in self.indicators]
+        if self.targets is not None:
+            names += [f"meets: {t}" for t in self.targets.names] + ["targets met"]
+        return names
+
+    def batch(self, params: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Outcomes of every row of ``params`` (model constants), one vectorised run."""
+        from ..run import run_batch
+
+        variables = series_variables(self.indicators + (self.targets.indicators if self.targets else []))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            years, series = run_batch(self.engine, params.reset_index(drop=True), self.base, variables)
+        vals = indicator_values(years, series, self.indicators)
+        out = {ind.name: vals[:, k] for k, ind in enumerate(self.indicators)}
+        if self.targets is not None:
+            _, met = evaluate(self.targets, years, series)
+            out.update({f"meets: {t}": met[t].to_numpy(dtype=float) for t in self.targets.names})
+            out["targets met"] = met["all targets"].to_numpy(dtype=float)
+        return out
+
+    def __call__(self, **kwargs) -> dict[str, float]:
+        out = self.batch(pd.DataFrame([{k: float(v) for k, v in kwargs.items()}]))
+        return {k: float(v[0]) for k, v in out.items()}
+
+
+def ema_model(city: str = "shanghai", *, scenario: str = "baseline", targets: TargetSet | None = None,
+              uncertain: bool = True, uncertainty_file=None, name: str = "megacity", engine: str = "fast"):
+    """The model as an EMA Workbench ``Model``: levers, uncertainties and outcomes declared.
+
+    Parameters
+    ----------
+    city : str
+        City name or YAML file.
+    scenario : str
+        Base scenario the levers are set on (start years, phase-in times).
+    targets : TargetSet, optional
+        Adds the targets' indicators and a 0/1 outcome per target and for all.
+    uncertain : bool
+        Declare the uncertain parameters of ``scenarios/uncertainty.yaml``
+        (as ``RealParameter`` on their ranges: EMA samples them uniformly).
+    name : str
+        EMA model name.
+
+    Returns
+    -------
+    ema_workbench.Model
+        Levers: :func:`megacity_sd.discover.levers` (``RealParameter`` from the
+        city's baseline level to the maximum); uncertainties as above; outcomes:
+        every indicator of :data:`megacity_sd.indicators.INDICATORS` (CO2 and
+        PM2.5 outcomes to be minimised), the targets' indicators and, with
+        targets, ``meets: <target>`` and ``targets met``. Each experiment runs
+        the fast engine on the base scenario's constants; :class:`BatchEvaluator`
+        runs all experiments as one batch.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from ema_workbench import Model, RealParameter, ScalarOutcome
+
+    from ..scenario import load_scenario
+    from ..sensitivity import load_uncertainty
+
+    base = load_scenario(scenario, city=city)
+    inds = list(INDICATORS)
+    if targets is not None:
+        have = {i.name for i in inds}
+        inds += [i for i in targets.indicators if i.name not in have]
+    fn = ModelFunction(base.constants, inds, targets, engine)
+    model = Model(name, function=fn)
+    model.levers = [RealParameter(lv.name, lv.low, lv.high) for lv in levers(base.constants)]
+    if uncertain:
+        unc = load_uncertainty(uncertainty_file, scenario=base)
+        model.uncertainties = [RealParameter(p.name, p.lower, p.upper) for p in unc.parameters]
+    kinds = {}
+    for i in inds:
+        kinds[i.name] = ScalarOutcome.MINIMIZE if ("CO2" in i.name or "PM2.5" in i.name or "pollutant" in i.name) \
+            and i.unit != "year" else ScalarOutcome.INFO
+    outcomes = [ScalarOutcome(n, kind=kinds.get(n, ScalarOutcome.INFO)) for n in fn.outcome_names]
+    if targets is not None:
+        outcomes[-1] = ScalarOutcome("targets met", kind=ScalarOutcome.MAXIMIZE)
+    model.outcomes = outcomes
+    return model
+
+
+def _evaluator_base():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from ema_workbench.em_framework.evaluators import BaseEvaluator
+    return BaseEvaluator
+
+
+class BatchEvaluator(_evaluator_base()):
+    """An EMA evaluator that runs all experiments of a model as one vectorised batch of the fast engine.
+
+    Use like EMA's ``SequentialEvaluator``::
+
+        with BatchEvaluator(model) as ev:
+            experiments, outcomes = ev.perform_experiments(scenarios=100, policies=10)
+
+    Works for models made by :func:`ema_model` (their function has a ``batch`` method).
+    """
+
+    def initialize(self):
+        pass
+
+    def finalize(self):
+        pass
+
+    def evaluate_experiments(self, scenarios, policies, callback, combine="factorial", **kwargs):
+        from ema_workbench.em_framework.points import experiment_generator
+
+        experiments = list(experiment_generator(scenarios, self._msis, policies, combine=combine))
+        models = {m.name: m for m in self._msis}
+        for mname in dict.fromkeys(e.model_name for e in experiments):
+            model = models[mname]
+            group = [e for e in experiments if e.model_name == mname]
+            rows = [{**dict(e.scenario), **dict(e.policy)} for e in group]
+            params = pd.DataFrame(rows)
+            const = {c.name: c.value for c in getattr(model, "constants", [])}
+            for k, v in const.items():
+                params[k] = float(v)
+            out = model.function.batch(params)
+            for i, e in enumerate(group):
+                raw = {k: float(v[i]) for k, v in out.items()}
+                outcomes = {o.name: o.process([raw[v] for v in o.variable_name]) for o in model.outcomes}
+                callback(e, outcomes)
