@@ -22,7 +22,7 @@ from ..errors import Interrupted, UserInputError
 from ..indicators import INDICATORS
 from ..io import write_csv_atomic
 from ..model import MODEL_PATH, canonical, check_constant, model_doc
-from .runners import DaskRunner, LocalRunner, _dask_wait, _is_dask
+from .runners import DaskRunner, LocalRunner
 from .store import (
     _FORMAT,
     EnsembleResult,
@@ -235,8 +235,7 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
                 inflight[runner.submit(spec, rows, values[rows])] = (b, rows, attempt, False)
             if not inflight:
                 continue
-            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED) if not _is_dask(runner) \
-                else _dask_wait(list(inflight))
+            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             broken = False
             for fut in sorted(done, key=lambda f: (inflight[f][0], int(inflight[f][1][0]))):  # in batch order
                 b, rows, attempt, isolated = inflight.pop(fut)

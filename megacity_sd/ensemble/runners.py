@@ -1,4 +1,11 @@
-"""Where batches run: a local process pool, or a Dask cluster."""
+"""Where batches run: a local process pool, or a Dask cluster, both as a ``concurrent.futures`` executor.
+
+The ensemble runner sees one interface: ``submit`` returns a
+:class:`concurrent.futures.Future` (from :class:`~concurrent.futures.ProcessPoolExecutor`,
+or from the executor of a Dask client, :meth:`distributed.Client.get_executor`),
+waited on with :func:`concurrent.futures.wait` whatever the runner. The runners
+differ only in how their workers start, load the model and are replaced.
+"""
 
 from __future__ import annotations
 
@@ -115,6 +122,7 @@ class DaskRunner:
                                      "address of a running Dask scheduler, e.g. tcp://HOST:8786") from None
             self._own = True
         self.workers = max(1, sum(self.client.nthreads().values()))
+        self.executor = self.client.get_executor(pure=False)  # concurrent.futures.Executor over the cluster
 
     @property
     def slots(self) -> int:
@@ -131,7 +139,7 @@ class DaskRunner:
             self.client.run(_init_worker, spec)
 
     def submit(self, spec: _Spec, rows: np.ndarray, values: np.ndarray):
-        return self.client.submit(_evaluate_task, spec, rows, values, pure=False)
+        return self.executor.submit(_evaluate_task, spec, rows, values)
 
     def restart(self) -> None:  # Dask replaces dead workers itself
         pass
@@ -145,14 +153,3 @@ class DaskRunner:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _is_dask(runner) -> bool:
-    return isinstance(runner, DaskRunner)
-
-
-def _dask_wait(futures):
-    from distributed import wait as dwait
-
-    res = dwait(futures, return_when="FIRST_COMPLETED")
-    return res.done, res.not_done
