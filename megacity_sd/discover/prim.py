@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..ensemble import RunOptions
 from ..targets import TargetSet, evaluate
 from .levers import levers, sample
-from .runs import RunOptions, run_sets
+from .runs import run_sets
 
 __all__ = [
     "prim_boxes",

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..ensemble import RunOptions, session
 from ..model import MODEL_PATH
 
 __all__ = [
@@ -22,48 +20,6 @@ __all__ = [
     "run_sets",
     "session",
 ]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How the runs are made and where the ensembles are kept.
-
-    Attributes
-    ----------
-    store : Path or None
-        Folder for the ensembles (resumable: the same command reuses finished
-        batches); None: a temporary folder.
-    engine : {"fast", "simlin", "pysd"}
-    workers : int or None
-        Local worker processes (None: every CPU; 0: in this process).
-    batch_size : int or None
-    progress : bool
-    """
-
-    store: Path | None = None
-    engine: str = "fast"
-    workers: int | None = None
-    batch_size: int | None = None
-    progress: bool = False
-
-
-@contextmanager
-def session(opts: RunOptions):
-    """A store folder and a local worker pool, for several ensembles in a row."""
-    from ..ensemble import LocalRunner
-
-    tmp = None
-    store = opts.store
-    if store is None:
-        tmp = tempfile.TemporaryDirectory(prefix="megacity-sd-discover-")
-        store = Path(tmp.name)
-    runner = LocalRunner((os.cpu_count() or 1) if opts.workers is None else opts.workers)
-    try:
-        yield Path(store), runner
-    finally:
-        runner.close()
-        if tmp is not None:
-            tmp.cleanup()
 
 
 def run_sets(params: pd.DataFrame, base: dict[str, float], variables: Sequence[str], *, tag: str,

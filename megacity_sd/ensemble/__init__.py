@@ -32,6 +32,7 @@ from .runners import (
     DaskRunner,
     LocalRunner,
 )
+from .session import RunOptions, session
 from .store import (
     EnsembleResult,
     load_ensemble,
@@ -47,4 +48,6 @@ __all__ = [
     "load_ensemble",
     "EVALUATIONS",
     "read_parameter_table",
+    "RunOptions",
+    "session",
 ]

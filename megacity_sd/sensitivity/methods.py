@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..ensemble import DaskRunner, LocalRunner, run_ensemble
+from ..ensemble import RunOptions, run_ensemble, session
 from ..errors import UserInputError
 from ..indicators import INDICATORS
 from ..model import MODEL_PATH, canonical, model_doc
@@ -46,55 +43,6 @@ SERIES = {"CO2 scope 1 and 2": ("CO2 (scope 1+2)", 1e-6, "Mt CO2/yr"), "PM25": (
           "Population": ("population", 1e-6, "million")}
 
 
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How the ensembles of an analysis are run and where they are stored.
-
-    Attributes
-    ----------
-    store : Path or None
-        Folder for the ensembles (resumable); None: a temporary folder.
-    engine : {"fast", "simlin", "pysd"}
-    workers : int or None
-        Local worker processes (None: every CPU; 0: in this process).
-    scheduler : str or distributed.Client or None
-        A Dask scheduler instead of the local pool.
-    time_step : float or None
-        Integration step (None: the model's TIME STEP, 1/8 year).
-    batch_size : int or None
-    progress : bool
-    """
-
-    store: Path | None = None
-    engine: str = "fast"
-    workers: int | None = None
-    scheduler: object = None
-    time_step: float | None = None
-    batch_size: int | None = None
-    progress: bool = False
-
-
-@contextmanager
-def _session(opts: RunOptions):
-    tmp = None
-    store = opts.store
-    if store is None:
-        tmp = tempfile.TemporaryDirectory(prefix="megacity-sd-ensemble-")
-        store = Path(tmp.name)
-    if opts.scheduler is not None:
-        runner = DaskRunner(opts.scheduler)
-    else:
-        import os
-
-        runner = LocalRunner((os.cpu_count() or 1) if opts.workers is None else opts.workers)
-    try:
-        yield Path(store), runner
-    finally:
-        runner.close()
-        if tmp is not None:
-            tmp.cleanup()
 
 
 def _evaluate(X: np.ndarray, names: list[str], scenario: Scenario | None, opts: RunOptions, store: Path, runner,
@@ -159,7 +107,7 @@ def oat(unc: UncertaintySet, scenario: Scenario | None = None, *, levels: int = 
             x[j] = v
             rows.append(x)
             meta.append((p.name, k, float(q), float(v)))
-    with _session(opts) as (store, runner):
+    with session(opts) as (store, runner):
         res = _evaluate(np.array(rows), names, scenario, opts, store, runner, _tag("oat", scenario, levels, None),
                         None)
     ind = res.indicators.to_numpy()
@@ -197,7 +145,7 @@ def morris(unc: UncertaintySet, scenario: Scenario | None = None, *, n: int = DE
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sp.sample_morris(n, num_levels=num_levels, seed=seed)
-    with _session(opts) as (store, runner):
+    with session(opts) as (store, runner):
         res = _evaluate(sp.samples, unc.names, scenario, opts, store, runner,
                         _tag("morris", scenario, n, seed), seed)
     sp.set_results(res.indicators[names].to_numpy())
@@ -279,7 +227,7 @@ def sobol(unc: UncertaintySet, scenario: Scenario | None = None, *, n: int = DEF
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sp.sample_sobol(n, calc_second_order=False, seed=seed)
-    with _session(opts) as (store, runner):
+    with session(opts) as (store, runner):
         res = _evaluate(sp.samples, unc.names, scenario, opts, store, runner, _tag("sobol", scenario, n, seed),
                         seed, series=list(SERIES) if yearly else ())
     n_out = len(names) + (sum(res.series[v].shape[1] for v in SERIES) if yearly else 0)
@@ -335,7 +283,7 @@ def monte_carlo(unc: UncertaintySet, scenarios: Sequence[Scenario], *, n: int = 
     qcols = [f"p{round(q * 100):02d}" for q in quantiles]
     bands, inds = [], []
     units = _ind_units()
-    with _session(opts) as (store, runner):
+    with session(opts) as (store, runner):
         for scen in scenarios:
             res = _evaluate(sp.samples, unc.names, scen, opts, store, runner, _tag("mc", scen, n, seed), seed,
                             series=list(SERIES))

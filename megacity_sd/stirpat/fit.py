@@ -24,6 +24,8 @@ __all__ = [
     "hkb_ridge_constant",
     "vif_table",
     "fit_stirpat",
+    "check_drivers",
+    "numeric_frame",
 ]
 
 
@@ -160,9 +162,8 @@ def _fail(source: str, message: str):
     raise UserInputError(f"{source}: {message}")
 
 
-def _design(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, entity: str | None,
-            time: str | None, time_effects: bool, ekc: str | None, cluster_by: str | None, source: str):
-    """Check a user table and build ``y`` and the design matrix (const, log terms, fixed effects)."""
+def check_drivers(dependent: str, drivers: Sequence[str], source: str) -> list[str]:
+    """The drivers as a list: at least one, each once, none the dependent (else one-line errors naming ``source``)."""
     drivers = list(drivers)
     if not drivers:
         _fail(source, "no drivers given; give at least one column, e.g. population,gdp_per_capita")
@@ -170,17 +171,27 @@ def _design(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, entit
         _fail(source, f"drivers {', '.join(drivers)}: each column may appear once")
     if dependent in drivers:
         _fail(source, f"column '{dependent}' is the dependent and cannot also be a driver")
-    if ekc is not None and ekc not in drivers:
-        _fail(source, f"EKC column '{ekc}' must be one of the drivers: {', '.join(drivers)}")
-    needed = [dependent, *drivers]
-    extra = [c for c in (entity, time if (time_effects or entity) else None, cluster_by) if c]
+    return drivers
+
+
+def numeric_frame(data: pd.DataFrame, columns: Sequence[str], numeric: Sequence[str],
+                  source: str) -> tuple[pd.DataFrame, list[str]]:
+    """A user table's ``columns`` (each must exist), the ``numeric`` ones as floats, rows with a gap left out.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Indexed by the 1-based data row (for messages).
+    notes : list of str
+        How many rows were left out, if any.
+    """
     available = [str(c) for c in data.columns]
-    for col in [*needed, *extra]:
+    for col in columns:
         if col not in data.columns:
             _fail(source, f"column '{col}' not found; allowed: {', '.join(available)}")
-    frame = data[list(dict.fromkeys([*needed, *extra]))].copy()
+    frame = data[list(dict.fromkeys(columns))].copy()
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="data_row")  # 1-based data row numbers for messages
-    for col in needed:
+    for col in numeric:
         num = pd.to_numeric(frame[col], errors="coerce")
         bad = num.isna() & frame[col].notna()
         if bad.any():
@@ -192,7 +203,18 @@ def _design(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, entit
     if len(complete) < len(frame):
         notes.append(f"{len(frame) - len(complete)} row(s) with a missing value in {', '.join(frame.columns)} "
                      "left out")
-    frame = complete
+    return complete, notes
+
+
+def _design(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, entity: str | None,
+            time: str | None, time_effects: bool, ekc: str | None, cluster_by: str | None, source: str):
+    """Check a user table and build ``y`` and the design matrix (const, log terms, fixed effects)."""
+    drivers = check_drivers(dependent, drivers, source)
+    if ekc is not None and ekc not in drivers:
+        _fail(source, f"EKC column '{ekc}' must be one of the drivers: {', '.join(drivers)}")
+    needed = [dependent, *drivers]
+    extra = [c for c in (entity, time if (time_effects or entity) else None, cluster_by) if c]
+    frame, notes = numeric_frame(data, [*needed, *extra], needed, source)
     for col in needed:
         bad = frame[col] <= 0
         if bad.any():

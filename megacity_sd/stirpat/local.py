@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .fit import check_drivers, numeric_frame
 from .local_data import _fail, project_coordinates
 
 __all__ = [
@@ -228,36 +229,15 @@ class LocalFit:
 
 def _check_frame(data: pd.DataFrame, dependent: str, drivers: Sequence[str], entity: str, time: str, lon: str,
                  lat: str, source: str) -> tuple[pd.DataFrame, list[str]]:
-    drivers = list(drivers)
-    if not drivers:
-        _fail(source, "no drivers given; give at least one column, e.g. population,gdp_per_capita")
-    if len(set(drivers)) != len(drivers):
-        _fail(source, f"drivers {', '.join(drivers)}: each column may appear once")
-    if dependent in drivers:
-        _fail(source, f"column '{dependent}' is the dependent and cannot also be a driver")
+    drivers = check_drivers(dependent, drivers, source)
     available = [str(c) for c in data.columns]
     missing_xy = [c for c in (lon, lat) if c not in data.columns]
     if missing_xy:
         _fail(source, f"coordinate column(s) {', '.join(repr(c) for c in missing_xy)} not found; allowed: columns "
               f"'{lon}' and '{lat}' (degrees) in the data, or --coords FILE with columns '{entity}', lon, lat "
               f"(columns here: {', '.join(available)})")
-    for col in [dependent, *drivers, entity, time]:
-        if col not in data.columns:
-            _fail(source, f"column '{col}' not found; allowed: {', '.join(available)}")
-    frame = data[list(dict.fromkeys([entity, time, lon, lat, dependent, *drivers]))].copy()
-    frame.index = pd.RangeIndex(1, len(frame) + 1, name="data_row")
-    for col in [time, lon, lat, dependent, *drivers]:
-        num = pd.to_numeric(frame[col], errors="coerce")
-        bad = num.isna() & frame[col].notna()
-        if bad.any():
-            row = bad.idxmax()
-            _fail(source, f"column '{col}' must be numeric (data row {row}: {frame.at[row, col]!r})")
-        frame[col] = num.astype(float)
-    notes = []
-    complete = frame.dropna()
-    if len(complete) < len(frame):
-        notes.append(f"{len(frame) - len(complete)} row(s) with a missing value in {', '.join(frame.columns)} left out")
-    frame = complete
+    frame, notes = numeric_frame(data, [entity, time, lon, lat, dependent, *drivers], [time, lon, lat, dependent,
+                                                                                      *drivers], source)
     for col, lo, hi in ((lon, -180.0, 180.0), (lat, -90.0, 90.0)):
         bad = (frame[col] < lo) | (frame[col] > hi)
         if bad.any():
