@@ -2,7 +2,10 @@
 
 Readers raise :class:`~megacity_sd.errors.UserInputError` with one line that
 names the file and what is allowed; writers write to a temporary name in the
-target folder, then rename, so that a file is either whole or absent.
+target folder, then rename, so that a file is either whole or absent. Inside
+:func:`staged_outputs` (the command line wraps every command in it) the renames
+wait for the end of the block: the outputs of a command land together, or,
+when it ends with an error or Ctrl-C, none do.
 
 Text is read as UTF-8 (a byte-order mark is allowed). A file in another
 encoding (GBK/GB18030, the default of many Chinese Windows editors, or
@@ -18,6 +21,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import yaml
@@ -25,7 +30,7 @@ import yaml
 from .errors import UserInputError
 
 __all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "validation_error", "NumberLoader", "write_atomic",
-           "write_csv_atomic", "write_text_atomic", "write_workbook", "file_mode"]
+           "staged_outputs", "write_csv_atomic", "write_text_atomic", "write_workbook", "file_mode"]
 
 _SAVE_AS = ("save it as UTF-8 (Notepad: File > Save as > Encoding UTF-8; VS Code: 'Save with Encoding' "
             "> UTF-8)")
@@ -160,35 +165,89 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_atomic(path: str | Path, write, suffix: str = ".tmp") -> Path:
+class _Stage:
+    """Files written in a :func:`staged_outputs` block: (temporary file, final path), and the folders it created."""
+
+    def __init__(self):
+        self.files: list[tuple[str, Path]] = []
+        self.folders: list[Path] = []
+
+
+_STAGE: ContextVar[_Stage | None] = ContextVar("megacity_sd_stage", default=None)
+
+
+@contextmanager
+def staged_outputs():
+    """Let the files written by :func:`write_atomic` in this block land together at its end, or none of them.
+
+    Each file is written whole to a temporary name in its folder as usual; the
+    renames to the final names are done when the block ends without an
+    exception. On an exception (including Ctrl-C) the temporary files are
+    removed, and so are the folders the block created, when empty. Writes with
+    ``now=True`` (an ensemble's resumable batches, caches) are not staged.
+    Staging is per thread (a :class:`contextvars.ContextVar`).
+    """
+    stage = _Stage()
+    token = _STAGE.set(stage)
+    done = False
+    try:
+        yield
+        for tmp, path in stage.files:
+            os.replace(tmp, path)
+        done = True
+    finally:
+        _STAGE.reset(token)
+        if not done:
+            for tmp, _ in stage.files:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+            for folder in reversed(stage.folders):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+
+
+def write_atomic(path: str | Path, write, suffix: str = ".tmp", *, now: bool = False) -> Path:
     """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``.
 
     The one atomic writer of the package: the file is whole or absent, and it
     gets the mode an ordinary new file gets (not ``mkstemp``'s 0600).
     ``suffix`` ends the temporary name (some writers choose the format from it).
+    Inside :func:`staged_outputs` the rename waits for the end of the block,
+    unless ``now`` is true.
     """
     path = Path(path)
+    stage = None if now else _STAGE.get()
+    if stage is not None:
+        missing = [a for a in (path.parent, *path.parent.parents) if not a.exists()]
+        stage.folders += reversed(missing)  # outermost first
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    kept = False
     try:
         write(tmp)
         os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
+        if stage is None:
+            os.replace(tmp, path)
+        else:
+            stage.files.append((tmp, path))
+            kept = True
     finally:
-        if os.path.exists(tmp):
+        if not kept and os.path.exists(tmp):
             os.remove(tmp)
     return path
 
 
-def write_csv_atomic(df, path: str | Path) -> Path:
+def write_csv_atomic(df, path: str | Path, *, now: bool = False) -> Path:
     """Write a data frame as CSV (no index), whole or not at all; readable by the group (0644 by default)."""
-    return write_atomic(path, lambda tmp: df.to_csv(tmp, index=False))
+    return write_atomic(path, lambda tmp: df.to_csv(tmp, index=False), now=now)
 
 
-def write_text_atomic(text: str, path: str | Path) -> Path:
+def write_text_atomic(text: str, path: str | Path, *, now: bool = False) -> Path:
     """Write UTF-8 text, whole or not at all."""
-    return write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), now=now)
 
 
 def write_workbook(sheets: dict, path: str | Path) -> Path:

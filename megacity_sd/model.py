@@ -283,7 +283,7 @@ def model_doc(mdl_path: str | Path = MODEL_PATH) -> dict[str, Variable]:
     from .io import write_text_atomic
 
     try:
-        write_text_atomic(json.dumps({k: dataclasses.asdict(v) for k, v in out.items()}), cached)
+        write_text_atomic(json.dumps({k: dataclasses.asdict(v) for k, v in out.items()}), cached, now=True)
     except OSError:
         pass
     return out

@@ -277,3 +277,49 @@ def test_lookup_commands_do_not_import_the_heavy_libraries():
             "print(sorted(m for m in ('statsmodels', 'pysd', 'SALib', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+# ----------------------------------------------------------------------------- outputs land together
+
+
+def test_staged_outputs_land_together_or_not_at_all(tmp_path):
+    """Analytic: inside the block nothing lands; at its end everything does; on an error nothing, new folders gone."""
+    from megacity_sd.io import staged_outputs, write_csv_atomic, write_text_atomic
+
+    df = pd.DataFrame({"a": [1, 2]})
+    with staged_outputs():
+        write_csv_atomic(df, tmp_path / "ok" / "t.csv")
+        write_text_atomic("x", tmp_path / "ok" / "f" / "note.txt")
+        assert not (tmp_path / "ok" / "t.csv").exists() and not (tmp_path / "ok" / "f" / "note.txt").exists()
+    assert (tmp_path / "ok" / "t.csv").read_text() == "a\n1\n2\n"
+    assert (tmp_path / "ok" / "f" / "note.txt").read_text() == "x"
+    assert not [p for p in (tmp_path / "ok").rglob(".*")], "a temporary file was left behind"
+
+    with pytest.raises(RuntimeError), staged_outputs():
+        write_csv_atomic(df, tmp_path / "bad" / "deep" / "t.csv")
+        write_text_atomic("kept", tmp_path / "store" / "batch.txt", now=True)  # a resumable store lands at once
+        raise RuntimeError("drawing failed")
+    assert not (tmp_path / "bad").exists(), "a folder the failed block created was left behind"
+    assert (tmp_path / "store" / "batch.txt").read_text() == "kept"
+
+    (tmp_path / "old.csv").write_text("old\n")
+    with pytest.raises(KeyboardInterrupt), staged_outputs():
+        write_csv_atomic(df, tmp_path / "old.csv")
+        raise KeyboardInterrupt
+    assert (tmp_path / "old.csv").read_text() == "old\n", "an interrupted command replaced an earlier output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok", "old.csv", "store"]
+
+
+def test_a_command_that_fails_after_its_tables_writes_nothing(tmp_path, monkeypatch):
+    """`run` whose figures fail after results.csv and indicators.csv were written: none of its files land."""
+    import megacity_sd.plotting
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("figure writer failed")
+
+    monkeypatch.setattr(megacity_sd.plotting, "write_run_figures", broken)
+    out, figs = tmp_path / "out", tmp_path / "figs"
+    with pytest.raises(RuntimeError, match="figure writer failed"):
+        main(["run", "--scenario", "baseline", "--out", str(out), "--figures", str(figs)])
+    assert not out.exists() and not figs.exists()
+    assert list(tmp_path.iterdir()) == []

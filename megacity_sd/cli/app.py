@@ -36,20 +36,26 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``megacity-sd`` console script.
 
     Returns the exit code: 0 done, 2 bad input (one line on stderr, nothing
-    written). Ctrl-C propagates as :class:`KeyboardInterrupt` (the console
-    script turns it into one line and exit code 130).
+    written). A command's files land together when it returns; when it raises
+    (bad input found late, a failure, Ctrl-C) none of them do
+    (:func:`megacity_sd.io.staged_outputs`; an ensemble's resumable store is
+    kept). Ctrl-C propagates as :class:`KeyboardInterrupt` (the console script
+    turns it into one line and exit code 130).
     """
     from ..errors import UserInputError
+    from ..io import staged_outputs
 
     args = build_parser().parse_args(argv)
     try:
         check_outputs(args)
-        if hasattr(args, "format"):
-            from ..plotting import figure_format
+        # the outputs of a command land together when it returns, or none do (bad input, a failure, Ctrl-C)
+        with staged_outputs():
+            if hasattr(args, "format"):
+                from ..plotting import figure_format
 
-            with figure_format(args.format, args.dpi):
-                return args.func(args)
-        return args.func(args)
+                with figure_format(args.format, args.dpi):
+                    return args.func(args)
+            return args.func(args)
     except UserInputError as err:
         sys.stderr.write(f"megacity-sd: {err}\n")
         return 2

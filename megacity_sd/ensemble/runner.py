@@ -203,7 +203,7 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
                 "engine": ident["engine"], "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     out_dir.mkdir(parents=True, exist_ok=True)
     if not (out_dir / "manifest.json").is_file():
-        write_csv_atomic(params.reset_index(), out_dir / "params.csv")
+        write_csv_atomic(params.reset_index(), out_dir / "params.csv", now=True)
         _write_json(manifest, out_dir / "manifest.json")
     values = params.to_numpy(dtype=float)
     stored: dict[int, dict] = {}
@@ -286,7 +286,7 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
     result = _assemble(params, stored, spec, n, out_dir)
     result.stats = stats
     if len(result.failed):
-        write_csv_atomic(result.failed, out_dir / "failed.csv")
+        write_csv_atomic(result.failed, out_dir / "failed.csv", now=True)
     return result
 
 

@@ -59,7 +59,7 @@ def _write_json(obj, path: Path) -> None:
     def w(tmp):
         Path(tmp).write_text(json.dumps(obj, indent=1, sort_keys=True), encoding="utf-8")
 
-    write_atomic(path, w, ".tmp")
+    write_atomic(path, w, ".tmp", now=True)  # the resumable store lands at once, also inside staged_outputs
 
 
 def _batch_path(out_dir: Path, b: int) -> Path:
@@ -78,7 +78,7 @@ def _write_batch(out_dir: Path, b: int, res: dict, series: Sequence[str], failur
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
-    write_atomic(_batch_path(out_dir, b), w, ".npz.tmp")
+    write_atomic(_batch_path(out_dir, b), w, ".npz.tmp", now=True)
 
 
 def _read_batch(out_dir: Path, b: int, n_series: int) -> dict | None:
