@@ -190,7 +190,7 @@ def test_text_readers_name_the_file(tmp_path):
 # ----------------------------------------------------------------------------- Ctrl-C
 
 
-@pytest.mark.parametrize("exc, words", [(KeyboardInterrupt(), ["interrupted", "none is half-written"]),
+@pytest.mark.parametrize("exc, words", [(KeyboardInterrupt(), ["interrupted", "none of this command's output files"]),
                                         (Interrupted("3 of 8 runs of morris kept in x; run the same command "
                                                      "to resume"), ["interrupted; 3 of 8 runs", "resume"])])
 def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, exc, words):

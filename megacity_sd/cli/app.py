@@ -79,8 +79,7 @@ def console_main() -> int:
         if isinstance(err, Interrupted):
             sys.stderr.write(f"megacity-sd: interrupted; {err}\n")
         else:
-            sys.stderr.write("megacity-sd: interrupted; every file is written whole or not at all, "
-                             "so none is half-written\n")
+            sys.stderr.write("megacity-sd: interrupted; none of this command's output files was written\n")
     # Every `finally` has run while the interrupt unwound the stack. Leave now, with 130: CPython kills
     # itself with SIGINT at exit when a KeyboardInterrupt went unhandled anywhere (e.g. raised in a
     # destructor while the pool shut down), which would hide this exit code from the shell.
