@@ -22,6 +22,11 @@ same saving rule):
 
 * components that depend on no stock and not on time are evaluated once per
   run (PySD's ``run`` cache);
+* in a single run, auxiliaries that are functions of time alone (the policy
+  levers' phases and paths) are evaluated for all steps at once as numpy
+  arrays and read by index in the loop, when their operations give the same
+  doubles element by element (arithmetic, MIN/MAX, ZIDZ, lookups; not exp,
+  log or powers); MIN, MAX and ZIDZ are written inline;
 * auxiliaries needed only for reported columns are evaluated at saved steps
   only; auxiliaries that no stock and no reported column needs are dropped;
 * lookups are evaluated as PySD does (exact value at a node, clamped outside
@@ -152,9 +157,10 @@ class FastModel:
                 for py, (x, y) in self._m.lookups.items():
                     ns[f"_lk_{py}"] = partial(_lookup_v, xp=np.asarray(x), fp=np.asarray(y))
             else:
-                ns.update(_zidz=_zidz_s, _max=_max_s, _min=_min_s)
+                ns.update(_zidz=_zidz_s, _max=_max_s, _min=_min_s, _zidzv=_zidz_v)
                 for py, (x, y) in self._m.lookups.items():
                     ns[f"_lk_{py}"] = partial(_lookup_s, xp=x, fp=y, xp_arr=np.asarray(x), fp_arr=np.asarray(y))
+                    ns[f"_lkv_{py}"] = partial(_lookup_v, xp=np.asarray(x), fp=np.asarray(y))  # functions of time
             exec(compile(src, f"<pysd_fast:{self.py_path.stem}>", "exec"), ns)
             self._kernels[key] = ns["kernel"]
         return self._kernels[key]

@@ -4,6 +4,7 @@ batch, and the scalar and vector helpers the generated code calls."""
 from __future__ import annotations
 
 import ast
+import copy
 from bisect import bisect_right
 
 import numpy as np
@@ -55,9 +56,10 @@ def _zidz_v(a, b):
 class _Rewrite(ast.NodeTransformer):
     """Component calls -> local variables; PySD functions -> kernel helpers."""
 
-    def __init__(self, model: _Model, vector: bool):
+    def __init__(self, model: _Model, vector: bool, helpers: str = ""):
         self.m = model
         self.vector = vector
+        self.helpers = helpers  # suffix of the helper names (vector helpers inside a scalar kernel: "v")
 
     def visit_Call(self, node: ast.Call):
         self.generic_visit(node)
@@ -66,14 +68,14 @@ class _Rewrite(ast.NodeTransformer):
             if f.id in self.m.components:
                 comp = self.m.components[f.id]
                 if comp.kind == "lookup":
-                    return ast.Call(ast.Name(f"_lk_{f.id}", ast.Load()), [node.args[0]], [])
+                    return ast.Call(ast.Name(f"_lk{self.helpers}_{f.id}", ast.Load()), [node.args[0]], [])
                 return ast.Name(_var(f.id), ast.Load())
             if f.id == "float":
                 return node.args[0] if self.vector else node
             if f.id == "zidz":
                 if not self.vector and len(node.args) == 2:
                     return self._inline_zidz(*node.args)
-                return ast.Call(ast.Name("_zidz", ast.Load()), node.args, [])
+                return ast.Call(ast.Name(f"_zidz{self.helpers}", ast.Load()), node.args, [])
             return node
         fn = ast.unparse(f)
         if fn in ("np.maximum", "np.minimum") and not self.vector:
@@ -90,20 +92,46 @@ class _Rewrite(ast.NodeTransformer):
         name = f"_w{self.n_temp}"
         return ast.Name(name, ast.Store()), ast.Name(name, ast.Load())
 
+    def _operand(self, e: ast.expr) -> tuple[ast.expr, ast.expr]:
+        """(first use, later uses) of an operand: a name or number as it is, anything else through a temporary."""
+        if isinstance(e, (ast.Name, ast.Constant)):
+            return e, e
+        store, load = self._temp()
+        return ast.NamedExpr(store, e), load
+
     def _inline_extreme(self, a: ast.expr, b: ast.expr, op: ast.cmpop) -> ast.expr:
-        """``a if (a >= b or a != a) else b`` (MAX; ``<=`` for MIN), ``a`` and ``b`` evaluated once."""
-        sa, la = self._temp()
-        sb, lb = self._temp()
-        test = ast.BoolOp(ast.Or(), [ast.Compare(ast.NamedExpr(sa, a), [op], [ast.NamedExpr(sb, b)]),
-                                     ast.Compare(la, [ast.NotEq()], [la])])
-        return ast.IfExp(test, la, lb)
+        """``a if (a >= b or a != a) else b`` (MAX; ``<=`` for MIN), ``a`` and ``b`` evaluated once.
+
+        A number as ``a`` is never NaN: its NaN test is left out.
+        """
+        a1, a2 = self._operand(a)
+        b1, b2 = self._operand(b)
+        test = ast.Compare(a1, [op], [b1])
+        if not (isinstance(a, ast.Constant) and isinstance(a.value, (int, float)) and a.value == a.value):
+            test = ast.BoolOp(ast.Or(), [test, ast.Compare(a2, [ast.NotEq()], [a2])])
+        return ast.IfExp(test, a2, b2)
 
     def _inline_zidz(self, a: ast.expr, b: ast.expr) -> ast.expr:
         """``0 if abs(b) < SMALL_VENSIM else a / b``, ``b`` evaluated once."""
-        sb, lb = self._temp()
-        test = ast.Compare(ast.Call(ast.Name("abs", ast.Load()), [ast.NamedExpr(sb, b)], []), [ast.Lt()],
-                           [ast.Constant(SMALL_VENSIM)])
-        return ast.IfExp(test, ast.Constant(0), ast.BinOp(a, ast.Div(), lb))
+        b1, b2 = self._operand(b)
+        test = ast.Compare(ast.Call(ast.Name("abs", ast.Load()), [b1], []), [ast.Lt()], [ast.Constant(SMALL_VENSIM)])
+        return ast.IfExp(test, ast.Constant(0), ast.BinOp(a, ast.Div(), b2))
+
+
+def _elementwise_exact(expr: ast.expr) -> bool:
+    """Whether numpy on arrays gives, element by element, the same doubles as the scalar evaluation.
+
+    True for arithmetic (+, -, *, /, unary minus), MIN/MAX, ZIDZ, lookups and
+    component calls; False for powers and any other function (exp, log...).
+    """
+    for node in ast.walk(expr):
+        if isinstance(node, ast.BinOp) and not isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+            return False
+        if isinstance(node, ast.Call):
+            f = ast.unparse(node.func)
+            if f.startswith(("np.", "math.")) and f not in ("np.maximum", "np.minimum"):
+                return False
+    return True
 
 
 def _var(py: str) -> str:
@@ -115,6 +143,7 @@ class _Codegen:
         self.m = m
         self.vector = vector
         self.rw = _Rewrite(m, vector)
+        self.rw_time = _Rewrite(m, True, helpers="v")  # functions of time alone, over every step at once
         self.outputs = outputs
 
     def expr(self, e: ast.expr) -> str:
@@ -204,15 +233,41 @@ class _Codegen:
         # the loop
         core = [p for p in self.order(needed_step, set(static)) if m.dynamic[p]]
         report = [p for p in self.order(out_aux, set(static) | set(core)) if m.dynamic[p]]
+        # Scalar runs: auxiliaries that are functions of time alone (policy phases and paths, time trends) are
+        # evaluated for every step at once, as numpy arrays over the step times (accumulated as the loop accumulates
+        # them), and read by index in the loop: the same operations element-wise (+ - * /, np.maximum and np.minimum,
+        # np.where for ZIDZ, np.interp for lookups). Expressions with exp, log or powers stay in the loop (numpy's
+        # array routines may differ from the scalar call in the last bit), and so does what depends on them.
+        timed: list[str] = []
+        if not self.vector:
+            for py in core + report:
+                comp = m.components[py]
+                if not m.on_stock[py] and _elementwise_exact(comp.expr) and all(
+                        d == "time" or not m.dynamic[d] or d in timed for d in comp.deps):
+                    timed.append(py)
+        if timed:
+            L.append(f"{ind}ts = [t]")
+            L.append(f"{ind}for _ in range(nsteps):")
+            L.append(f"{ind}{ind}ts.append(ts[-1] + dt)")
+            L.append(f"{ind}t = np.array(ts)")
+            L.append(f"{ind}with np.errstate(divide='ignore', invalid='ignore'):")
+            for py in timed:
+                rhs = ast.unparse(self.rw_time.visit(copy.deepcopy(m.components[py].expr)))
+                L.append(f"{ind}{ind}{_var(py)} = {rhs}")
+            for py in timed:
+                L.append(f"{ind}p_{py} = np.broadcast_to({_var(py)}, t.shape).tolist()")
+            L.append(f"{ind}t = ts[0]")
         L.append(f"{ind}j = 0")
         L.append(f"{ind}for k in range(nsteps + 1):")
         ind2 = ind * 2
         for py in core:
-            L.append(f"{ind2}{_var(py)} = {self.expr(m.components[py].expr)}")
+            rhs = f"p_{py}[k]" if py in timed else self.expr(m.components[py].expr)
+            L.append(f"{ind2}{_var(py)} = {rhs}")
         L.append(f"{ind2}if save[k]:")
         ind3 = ind * 3
         for py in report:
-            L.append(f"{ind3}{_var(py)} = {self.expr(m.components[py].expr)}")
+            rhs = f"p_{py}[k]" if py in timed else self.expr(m.components[py].expr)
+            L.append(f"{ind3}{_var(py)} = {rhs}")
         for i, o in enumerate(self.outputs):
             L.append(f"{ind3}out[{i}][j] = {_var(o)}" if self.vector else f"{ind3}out[{i}].append({_var(o)})")
         L.append(f"{ind3}j += 1")

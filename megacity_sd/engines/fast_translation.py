@@ -219,6 +219,18 @@ class _Model:
         for py in self.components:
             is_dyn(py)
         self.dynamic = dyn
+        # on_stock = depends (transitively) on a stock; dynamic but not on_stock: a function of time alone
+        on: dict[str, bool] = {}
+
+        def is_on_stock(py: str) -> bool:
+            if py not in on:
+                comp = self.components[py]
+                on[py] = comp.kind == "stock" or (comp.kind == "aux" and any(is_on_stock(d) for d in comp.deps))
+            return on[py]
+
+        for py in self.components:
+            is_on_stock(py)
+        self.on_stock = on
 
     # -- naming
     @property
