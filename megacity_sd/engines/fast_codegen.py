@@ -143,7 +143,8 @@ class _Codegen:
         self.m = m
         self.vector = vector
         self.rw = _Rewrite(m, vector)
-        self.rw_time = _Rewrite(m, True, helpers="v")  # functions of time alone, over every step at once
+        # functions of time alone, over every step at once (a scalar kernel names its vector helpers apart)
+        self.rw_time = _Rewrite(m, True, helpers="" if vector else "v")
         self.outputs = outputs
 
     def expr(self, e: ast.expr) -> str:
@@ -233,29 +234,34 @@ class _Codegen:
         # the loop
         core = [p for p in self.order(needed_step, set(static)) if m.dynamic[p]]
         report = [p for p in self.order(out_aux, set(static) | set(core)) if m.dynamic[p]]
-        # Scalar runs: auxiliaries that are functions of time alone (policy phases and paths, time trends) are
-        # evaluated for every step at once, as numpy arrays over the step times (accumulated as the loop accumulates
-        # them), and read by index in the loop: the same operations element-wise (+ - * /, np.maximum and np.minimum,
-        # np.where for ZIDZ, np.interp for lookups). Expressions with exp, log or powers stay in the loop (numpy's
-        # array routines may differ from the scalar call in the last bit), and so does what depends on them.
+        # Auxiliaries that are functions of time alone (policy phases and paths, time trends) are evaluated for
+        # every step at once, as numpy arrays over the step times (accumulated as the loop accumulates them; in a
+        # batch, steps x sets), and read by index in the loop: the same operations element-wise (+ - * /,
+        # np.maximum and np.minimum, np.where for ZIDZ, np.interp for lookups). Expressions with exp, log or powers
+        # stay in the loop (numpy's array routines may differ from the scalar call in the last bit), and so does
+        # what depends on them.
         timed: list[str] = []
-        if not self.vector:
-            for py in core + report:
-                comp = m.components[py]
-                if not m.on_stock[py] and _elementwise_exact(comp.expr) and all(
-                        d == "time" or not m.dynamic[d] or d in timed for d in comp.deps):
-                    timed.append(py)
+        for py in core + report:
+            comp = m.components[py]
+            if not m.on_stock[py] and _elementwise_exact(comp.expr) and all(
+                    d == "time" or not m.dynamic[d] or d in timed for d in comp.deps):
+                timed.append(py)
         if timed:
             L.append(f"{ind}ts = [t]")
             L.append(f"{ind}for _ in range(nsteps):")
             L.append(f"{ind}{ind}ts.append(ts[-1] + dt)")
-            L.append(f"{ind}t = np.array(ts)")
+            L.append(f"{ind}t = np.array(ts)" + ("[:, None]" if self.vector else ""))
             L.append(f"{ind}with np.errstate(divide='ignore', invalid='ignore'):")
             for py in timed:
                 rhs = ast.unparse(self.rw_time.visit(copy.deepcopy(m.components[py].expr)))
                 L.append(f"{ind}{ind}{_var(py)} = {rhs}")
             for py in timed:
-                L.append(f"{ind}p_{py} = np.broadcast_to({_var(py)}, t.shape).tolist()")
+                if self.vector:  # a row per step: (sets,) or (1,), broadcast against the batch in the loop
+                    v = _var(py)
+                    L.append(f"{ind}p_{py} = np.broadcast_to({v}, (len(ts), np.shape({v})[-1] if np.ndim({v}) == 2 "
+                             "else 1))")
+                else:
+                    L.append(f"{ind}p_{py} = np.broadcast_to({_var(py)}, t.shape).tolist()")
             L.append(f"{ind}t = ts[0]")
         L.append(f"{ind}j = 0")
         L.append(f"{ind}for k in range(nsteps + 1):")
