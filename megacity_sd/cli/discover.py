@@ -83,6 +83,11 @@ def add_parser(subparsers) -> list[argparse.ArgumentParser]:
                    "then from the best settings of a Latin hypercube sample (default: %(default)s)")
     s.add_argument("--name", help="name of the scenario written (default: least_effort_<targets>)")
     s.add_argument("--scenario-file", metavar="FILE", help="where to write the scenario (default: OUT/<name>.yaml)")
+    s.add_argument("--pareto", action="store_true", help="also the Pareto front of effort, CO2 in 2060 and PM2.5 in "
+                   "2035 among the settings that meet the targets (EMA Workbench's epsilon-NSGA-II, seeded with the "
+                   "least-effort setting): OUT/pareto.csv and a figure")
+    s.add_argument("--nfe", type=int, default=5000, help="model runs of the Pareto search, 500-200000 "
+                   "(default: %(default)s)")
     add_output_args(s)
     s.set_defaults(func=cmd_seek)
 
@@ -260,6 +265,8 @@ def cmd_seek(args) -> int:
 
     base, targets = _setup(args)
     _check_int(args.starts, "--starts", 1, 20)
+    if args.pareto:
+        _check_int(args.nfe, "--nfe", 500, 200_000)
     all_levers = levers(base.constants)
     weights = _weights(args, all_levers)
     search = all_levers if not args.lever else list({lever_by_name(all_levers, n).name: lever_by_name(all_levers, n)
@@ -310,11 +317,39 @@ def cmd_seek(args) -> int:
           + ("meets every target" if ok else "misses: " + ", ".join(c for c in targets.names if not met[c].iloc[0])))
     ttab = ttab.assign(met_by_run_of_file=[bool(met[c].iloc[0]) for c in targets.names])
     written.append(write_csv_atomic(ttab, out / "seek_targets.csv"))
-    figs = _figures(args, [(lambda: _plot_seek(res, base.city, targets.name),
-                            f"{base.city}_{_slug(targets.name)}_seek.png")])
+    pairs = [(lambda: _plot_seek(res, base.city, targets.name), f"{base.city}_{_slug(targets.name)}_seek.png")]
+    if args.pareto:
+        written_p, pair = _pareto(args, base, targets, {**constants}, weights, all_levers)
+        written += written_p
+        pairs.append(pair)
+    figs = _figures(args, pairs)
     print(f"wrote {', '.join(str(p) for p in dict.fromkeys(written))}"
           + (f"; figure: {', '.join(str(p) for p in figs)}" if figs else ""))
     return 0 if ok else 1
+
+
+def _pareto(args, base, targets, seed_setting: dict[str, float], weights: dict[str, float], all_levers):
+    """``seek --pareto``: the front of effort, CO2 2060 and PM2.5 2035 among settings meeting the targets."""
+    from ..io import write_csv_atomic
+    from ..robust.pareto import pareto_front, plot_pareto
+
+    print(f"\nPareto search: effort, CO2 in 2060, PM2.5 in 2035 (minimised), settings meeting every target; "
+          f"EMA Workbench epsilon-NSGA-II, {args.nfe} runs, seeded with the least-effort setting ...", flush=True)
+    res = pareto_front(base.city, targets, nfe=args.nfe, seed=args.seed, scenario=base.name,
+                       weights=[weights[lv.name] for lv in all_levers], seeds=[seed_setting])
+    t = res.table
+    path = write_csv_atomic(t, Path(args.out) / "pareto.csv")
+    print(f"front: {len(t)} settings that meet every target and that no other one beats on all three")
+    if len(t):
+        units = {"effort": "", "CO2 in 2060": " Mt", "PM2.5 in 2035": " ug/m3"}
+        for o in res.objectives:
+            print(f"  {o:<16} {t[o].min():8.2f} to {t[o].max():8.2f}{units.get(o, '')}")
+        print("  ends of the front:")
+        for o in res.objectives:
+            r = t.loc[t[o].idxmin()]
+            print(f"    lowest {o:<14}: " + ", ".join(f"{k} {r[k]:.2f}" for k in res.objectives))
+    title = f"{base.city}, {targets.name}: Pareto front ({len(t)} settings meeting the targets, {res.nfe} runs)"
+    return [path], (lambda: plot_pareto(res, title=title), f"{base.city}_{_slug(targets.name)}_pareto.png")
 
 
 def _plot_seek(res, city: str, targets_name: str):

@@ -24,6 +24,8 @@
 * :func:`ema_model`: an ``ema_workbench.Model`` with the levers, the uncertain
   parameters and the indicators (and targets) declared; :class:`BatchEvaluator`
   evaluates EMA experiments as one vectorised batch of the fast engine.
+* :func:`pareto_front`: the trade-off of effort, CO2 in 2060 and PM2.5 in 2035
+  among the settings that meet the targets, by EMA's epsilon-NSGA-II.
 """
 
 from .ema import (
@@ -35,6 +37,12 @@ from .futures import (
     plot_robustness,
     robustness,
     sample_futures,
+)
+from .pareto import (
+    ParetoResult,
+    non_dominated,
+    pareto_front,
+    plot_pareto,
 )
 from .seek import (
     SeekResult,
@@ -54,4 +62,8 @@ __all__ = [
     "plot_robustness",
     "ema_model",
     "BatchEvaluator",
+    "ParetoResult",
+    "pareto_front",
+    "non_dominated",
+    "plot_pareto",
 ]

@@ -30,21 +30,38 @@ class ModelFunction:
     targets : TargetSet, optional
         Adds one outcome per target (1 met, 0 not) and ``targets met``.
     engine : str
+    effort_levers : list of Lever, optional
+        Adds the outcome ``effort``: the weighted sum of each lever's
+        normalised distance from the city's baseline level (as ``seek``).
+    weights : sequence of float, optional
+        Weights of ``effort_levers`` (default 1 each).
     """
 
     def __init__(self, base: dict[str, float], indicators: list[Indicator], targets: TargetSet | None = None,
-                 engine: str = "fast"):
+                 engine: str = "fast", effort_levers=None, weights=None):
         self.base = dict(base)
         self.indicators = list(indicators)
         self.targets = targets
         self.engine = engine
+        self.effort_levers = list(effort_levers or [])
+        self.weights = np.ones(len(self.effort_levers)) if weights is None else np.asarray(weights, dtype=float)
 
     @property
     def outcome_names(self) -> list[str]:
         names = [i.name for i in self.indicators]
+        if self.effort_levers:
+            names.append("effort")
         if self.targets is not None:
             names += [f"meets: {t}" for t in self.targets.names] + ["targets met"]
         return names
+
+    def effort(self, params: pd.DataFrame) -> np.ndarray:
+        """Weighted effort of each row of ``params`` (levers absent from it: at their baseline level)."""
+        total = np.zeros(len(params))
+        for lv, w in zip(self.effort_levers, self.weights, strict=True):
+            if lv.name in params.columns:
+                total += w * lv.effort(params[lv.name].to_numpy(dtype=float))
+        return total
 
     def batch(self, params: pd.DataFrame) -> dict[str, np.ndarray]:
         """Outcomes of every row of ``params`` (model constants), one vectorised run."""
@@ -56,6 +73,8 @@ class ModelFunction:
             years, series = run_batch(self.engine, params.reset_index(drop=True), self.base, variables)
         vals = indicator_values(years, series, self.indicators)
         out = {ind.name: vals[:, k] for k, ind in enumerate(self.indicators)}
+        if self.effort_levers:
+            out["effort"] = self.effort(params.reset_index(drop=True))
         if self.targets is not None:
             _, met = evaluate(self.targets, years, series)
             out.update({f"meets: {t}": met[t].to_numpy(dtype=float) for t in self.targets.names})
@@ -68,7 +87,8 @@ class ModelFunction:
 
 
 def ema_model(city: str = "shanghai", *, scenario: str = "baseline", targets: TargetSet | None = None,
-              uncertain: bool = True, uncertainty_file=None, name: str = "megacity", engine: str = "fast"):
+              uncertain: bool = True, uncertainty_file=None, name: str = "megacity", engine: str = "fast",
+              objectives=None, weights=None):
     """The model as an EMA Workbench ``Model``: levers, uncertainties and outcomes declared.
 
     Parameters
@@ -84,6 +104,12 @@ def ema_model(city: str = "shanghai", *, scenario: str = "baseline", targets: Ta
         (as ``RealParameter`` on their ranges: EMA samples them uniformly).
     name : str
         EMA model name.
+    objectives : sequence of str, optional
+        The outcomes to minimise (the others are ``INFO``), e.g. ``("effort",
+        "CO2 in 2060", "PM2.5 in 2035")``; ``effort`` adds the weighted lever
+        effort as an outcome. Default: the CO2 and PM2.5 indicators.
+    weights : sequence of float, optional
+        Lever weights of ``effort`` (in the order of the levers).
 
     Returns
     -------
@@ -108,9 +134,18 @@ def ema_model(city: str = "shanghai", *, scenario: str = "baseline", targets: Ta
     if targets is not None:
         have = {i.name for i in inds}
         inds += [i for i in targets.indicators if i.name not in have]
-    fn = ModelFunction(base.constants, inds, targets, engine)
+    all_levers = levers(base.constants)
+    objectives = None if objectives is None else list(objectives)
+    fn = ModelFunction(base.constants, inds, targets, engine,
+                       effort_levers=all_levers if objectives and "effort" in objectives else None, weights=weights)
+    unknown = sorted(set(objectives or []) - set(fn.outcome_names))
+    if unknown:
+        from ..errors import UserInputError, suggest
+
+        raise UserInputError(f"objective '{unknown[0]}': not an outcome{suggest(unknown[0], fn.outcome_names)}; "
+                             f"allowed: {', '.join(fn.outcome_names)}")
     model = Model(name, function=fn)
-    model.levers = [RealParameter(lv.name, lv.low, lv.high) for lv in levers(base.constants)]
+    model.levers = [RealParameter(lv.name, lv.low, lv.high) for lv in all_levers]
     if uncertain:
         unc = load_uncertainty(uncertainty_file, scenario=base)
         model.uncertainties = [RealParameter(p.name, p.lower, p.upper) for p in unc.parameters]
@@ -118,8 +153,10 @@ def ema_model(city: str = "shanghai", *, scenario: str = "baseline", targets: Ta
     for i in inds:
         kinds[i.name] = ScalarOutcome.MINIMIZE if ("CO2" in i.name or "PM2.5" in i.name or "pollutant" in i.name) \
             and i.unit != "year" else ScalarOutcome.INFO
+    if objectives is not None:
+        kinds = {n: ScalarOutcome.MINIMIZE for n in objectives}
     outcomes = [ScalarOutcome(n, kind=kinds.get(n, ScalarOutcome.INFO)) for n in fn.outcome_names]
-    if targets is not None:
+    if targets is not None and objectives is None:
         outcomes[-1] = ScalarOutcome("targets met", kind=ScalarOutcome.MAXIMIZE)
     model.outcomes = outcomes
     return model
