@@ -1,7 +1,7 @@
 """Runs, and the long table: the analyses' entry to the engines (:mod:`megacity_sd.engines`).
 
 The analyses reach the engines through this module (one scenario, or a batch
-of constant sets: :func:`run_batch`, :func:`run_one`, re-exported) or through
+of constant sets: :func:`run_batch`, :func:`run_one`, :func:`run_series`, re-exported) or through
 the ensemble runner (:mod:`megacity_sd.ensemble`), never directly. A run takes
 a resolved :class:`~megacity_sd.scenario.Scenario` and returns the model's
 trajectories; :func:`to_long` turns them into the project's long table ``city,
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .engines import DEFAULT_ENGINE, ENGINES, run_batch, run_one
+from .engines import DEFAULT_ENGINE, ENGINES, run_batch, run_one, run_series
 from .model import MODEL_PATH, canonical, model_doc
 from .scenario import Scenario
 
-__all__ = ["DEFAULT_ENGINE", "ENGINES", "LONG_COLUMNS", "run", "run_batch", "run_one", "to_long", "run_long",
-           "output_variables"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "LONG_COLUMNS", "run", "run_batch", "run_one", "run_series", "to_long",
+           "run_long", "output_variables"]
 
 LONG_COLUMNS = ["city", "scenario", "variable", "unit", "year", "value"]
 

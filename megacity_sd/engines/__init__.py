@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..model import MODEL_PATH, canonical
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "engine_model", "run_one", "run_batch", "whole_years"]
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "engine_model", "run_one", "run_series", "run_batch", "whole_years"]
 
 ENGINES = ("fast", "pysd", "simlin")
 DEFAULT_ENGINE = "fast"
@@ -97,6 +97,40 @@ def _simlin_series(model, overrides: dict[str, float], names: Sequence[str]) -> 
             [np.asarray(sim.get_series(n), dtype=float) for n in names])
 
 
+def run_series(engine: str, constants: Mapping[str, float], variables: Sequence[str], *,
+               time_step: float | None = None, mdl_path: str | Path = MODEL_PATH
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Simulate one parameter set; the whole saved years and one array per variable (no pandas).
+
+    Parameters and engines as :func:`run_one`, which builds its table from this.
+
+    Returns
+    -------
+    years : numpy.ndarray of int
+    series : dict of str to numpy.ndarray
+        One array per variable (model names), model units.
+    """
+    _check_engine(engine)
+    variables = list(variables)
+    if engine == "fast":
+        times, cols = engine_model("fast", mdl_path).run_arrays(dict(constants), variables, time_step=time_step)
+    elif engine == "pysd":
+        from ..model import load_pysd
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = load_pysd(mdl_path).run(params=dict(constants), time_step=time_step, return_columns=variables)
+        times, cols = df.index.to_numpy(dtype=float), [df[v].to_numpy(dtype=float) for v in variables]
+    else:
+        model = engine_model("simlin", mdl_path, time_step)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            times, cols = _simlin_series(model, {canonical(k): float(v) for k, v in constants.items()},
+                                         [canonical(v) for v in variables])
+    keep, years = whole_years(times)
+    return years, {v: np.asarray(c[keep], dtype=float) for v, c in zip(variables, cols, strict=True)}
+
+
 def run_one(engine: str, constants: Mapping[str, float], variables: Sequence[str], *,
             time_step: float | None = None, mdl_path: str | Path = MODEL_PATH) -> pd.DataFrame:
     """Simulate one parameter set.
@@ -119,27 +153,8 @@ def run_one(engine: str, constants: Mapping[str, float], variables: Sequence[str
         One row per whole saved year (integer index ``year``), one column per
         variable, model units.
     """
-    _check_engine(engine)
-    variables = list(variables)
-    if engine == "fast":
-        df = engine_model("fast", mdl_path).run(dict(constants), variables, time_step=time_step)
-        times, cols = df.index.to_numpy(dtype=float), [df[v].to_numpy(dtype=float) for v in variables]
-    elif engine == "pysd":
-        from ..model import load_pysd
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            df = load_pysd(mdl_path).run(params=dict(constants), time_step=time_step, return_columns=variables)
-        times, cols = df.index.to_numpy(dtype=float), [df[v].to_numpy(dtype=float) for v in variables]
-    else:
-        model = engine_model("simlin", mdl_path, time_step)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            times, cols = _simlin_series(model, {canonical(k): float(v) for k, v in constants.items()},
-                                         [canonical(v) for v in variables])
-    keep, years = whole_years(times)
-    return pd.DataFrame({v: c[keep] for v, c in zip(variables, cols, strict=True)},
-                        index=pd.Index(years, name="year")).astype(float)
+    years, series = run_series(engine, constants, variables, time_step=time_step, mdl_path=mdl_path)
+    return pd.DataFrame(series, index=pd.Index(years, name="year"))
 
 
 def run_batch(engine: str, params: pd.DataFrame, base: Mapping[str, float], variables: Sequence[str], *,

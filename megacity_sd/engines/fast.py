@@ -201,6 +201,14 @@ class FastModel:
         pandas.DataFrame
             Index ``time`` (the saved times), one column per requested variable.
         """
+        cols, _ = self._columns(return_columns)
+        times, arrays = self.run_arrays(params, cols, time_step=time_step, final_time=final_time)
+        return pd.DataFrame(dict(zip(cols, arrays, strict=True)), index=pd.Index(times, name="time"))
+
+    def run_arrays(self, params: dict[str, float] | None = None, return_columns: list[str] | None = None, *,
+                   time_step: float | None = None, final_time: float | None = None
+                   ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One run as arrays: the saved times and one array per requested column (as :meth:`run`, no pandas)."""
         C = dict(self._defaults)
         for k, v in (params or {}).items():
             C[self._constant(k)] = v
@@ -210,8 +218,7 @@ class FastModel:
         kernel = self._kernel(pys, vector=False)
         out = kernel(C, t0, dt, len(times) - 1, save.tolist(), int(save.sum()), [[] for _ in pys])
         data = {p: np.asarray(o, dtype=float) for p, o in zip(pys, out, strict=True)}
-        df = pd.DataFrame({c: data[self.py_name(c)] for c in cols}, index=pd.Index(times[save], name="time"))
-        return df
+        return times[save], [data[self.py_name(c)] for c in cols]
 
     def run_batch(self, params: dict[str, np.ndarray] | pd.DataFrame, return_columns: list[str], *,
                   base: dict[str, float] | None = None, time_step: float | None = None,

@@ -160,12 +160,12 @@ class Explorer:
 
     # -- model runs
     def _simulate(self, constants: Mapping[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """One run of the fast engine (:func:`megacity_sd.engines.run_one`) for the explorer's variables."""
-        from ..run import run_one
+        """One run of the fast engine (:func:`megacity_sd.engines.run_series`) for the explorer's variables."""
+        from ..run import run_series
 
-        df = run_one("fast", constants, self.columns, mdl_path=self.mdl_path)
+        years, series = run_series("fast", constants, self.columns, mdl_path=self.mdl_path)
         self.stats["runs"] += 1
-        return df.index.to_numpy(dtype=int), {c: df[c].to_numpy(dtype=float) for c in self.columns}
+        return years.astype(int), series
 
     def _baseline(self, city: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The city's baseline run (cached; call with the run lock held)."""
