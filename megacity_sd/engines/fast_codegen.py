@@ -70,8 +70,8 @@ class _Rewrite(ast.NodeTransformer):
                 if comp.kind == "lookup":
                     return ast.Call(ast.Name(f"_lk{self.helpers}_{f.id}", ast.Load()), [node.args[0]], [])
                 return ast.Name(_var(f.id), ast.Load())
-            if f.id == "float":
-                return node.args[0] if self.vector else node
+            if f.id == "float":  # the inline MIN/MAX/ZIDZ already give a Python number: no call needed
+                return node.args[0] if self.vector or isinstance(node.args[0], ast.IfExp) else node
             if f.id == "zidz":
                 if not self.vector and len(node.args) == 2:
                     return self._inline_zidz(*node.args)
