@@ -313,7 +313,7 @@ def cmd_seek(args) -> int:
         print(f"  {r.lever:<36} {constants.get(r.lever, r.value):>12.4g} {r.units:<10} effort {r.effort:.3g}"
               + (f" x weight {r.weight:g}" if r.weight != 1 else ""))
     ok = bool(met["all targets"].iloc[0])
-    print(f"checked: 'megacity-sd run --city {base.city} --scenario {path}' "
+    print(f"checked: 'megacity-sd run --city {args.city} --scenario {path}' "
           + ("meets every target" if ok else "misses: " + ", ".join(c for c in targets.names if not met[c].iloc[0])))
     ttab = ttab.assign(met_by_run_of_file=[bool(met[c].iloc[0]) for c in targets.names])
     written.append(write_csv_atomic(ttab, out / "seek_targets.csv"))
@@ -335,7 +335,7 @@ def _pareto(args, base, targets, seed_setting: dict[str, float], weights: dict[s
 
     print(f"\nPareto search: effort, CO2 in 2060, PM2.5 in 2035 (minimised), settings meeting every target; "
           f"EMA Workbench epsilon-NSGA-II, {args.nfe} runs, seeded with the least-effort setting ...", flush=True)
-    res = pareto_front(base.city, targets, nfe=args.nfe, seed=args.seed, scenario=base.name,
+    res = pareto_front(args.city, targets, nfe=args.nfe, seed=args.seed, scenario=base.name,
                        weights=[weights[lv.name] for lv in all_levers], seeds=[seed_setting])
     t = res.table
     path = write_csv_atomic(t, Path(args.out) / "pareto.csv")
