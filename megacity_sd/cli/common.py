@@ -18,6 +18,7 @@ __all__ = [
     "check_outputs",
     "cities_of",
     "load_scenarios",
+    "not_with",
 ]
 
 
@@ -157,3 +158,18 @@ def check_outputs(args) -> None:
     if getattr(args, "figures", None) and not getattr(args, "no_figures", False):
         check_output_folder(args.figures, "--figures")
 
+
+def not_with(args, names, message: str, *, options: dict[str, str] | None = None) -> None:
+    """Refuse options given where they do not apply: one line naming the first one given, and ``message``.
+
+    An option counts as given when its value is neither None nor False
+    (a ``store_true`` flag left off); ``options`` maps an attribute to its
+    option name where they differ (``start`` -> ``from``).
+    """
+    from ..errors import UserInputError
+
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value is not False:
+            option = (options or {}).get(name, name.replace("_", "-"))
+            raise UserInputError(f"--{option}: {message}")

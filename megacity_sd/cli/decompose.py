@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserInputError
-from .common import add_engine_arg, add_output_args
+from .common import add_engine_arg, add_output_args, not_with
 
 __all__ = ["add_parser", "cmd_decompose"]
 
@@ -82,18 +82,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return s
 
 
-def _not_with(args, names: tuple[str, ...], message: str) -> None:
-    for name in names:
-        if getattr(args, name) is not None:
-            option = {"start": "from", "end": "to"}.get(name, name)
-            raise UserInputError(f"--{option}: {message}")
+_OPTIONS = {"start": "from", "end": "to"}
 
 
 def _plan_history(args) -> dict:
     from ..decompose import history_cities, history_years
     from ..scenario import list_cities
 
-    _not_with(args, ("against", "year"), "needs --scenario (history is decomposed with --from and --to)")
+    not_with(args, ("against", "year"), "needs --scenario (history is decomposed with --from and --to)",
+             options=_OPTIONS)
     if args.scope != "1":
         raise UserInputError(f"--scope {args.scope}: only for model runs; history is CEADs territorial scope 1")
     cities = history_cities()
@@ -133,7 +130,7 @@ def _plan_model(args) -> dict:
     scen = load_scenario(args.scenario, city=args.city)
     plan = {"mode": "model", "scenario": scen}
     if args.against is not None:
-        _not_with(args, ("start", "end"), "not with --against (a comparison is in one --year)")
+        not_with(args, ("start", "end"), "not with --against (a comparison is in one --year)", options=_OPTIONS)
         if args.year is None:
             raise UserInputError(f"--year: required with --against; allowed: a year in {years[0]}-{years[-1]}")
         if args.year not in years:
@@ -142,7 +139,7 @@ def _plan_model(args) -> dict:
         if plan["base"].name == scen.name:
             raise UserInputError(f"--against {args.against}: the same scenario as --scenario; allowed: another one")
     else:
-        _not_with(args, ("year",), "needs --against (a period of one run takes --from and --to)")
+        not_with(args, ("year",), "needs --against (a period of one run takes --from and --to)", options=_OPTIONS)
         _check_period(args, years, "the model")
     breakdown = args.breakdown or "full"
     if breakdown not in ("full", "sector"):

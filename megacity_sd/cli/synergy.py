@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserInputError
-from .common import add_engine_arg, add_output_args
+from .common import add_engine_arg, add_output_args, not_with
 
 __all__ = ["add_parser", "cmd_synergy"]
 
@@ -102,12 +102,6 @@ def _parse_years(values: list[str] | None) -> list[int] | None:
         else:
             raise UserInputError(f"--year {v!r}: not allowed; allowed: an integer year or a range A-B (A <= B)")
     return sorted(set(years))
-
-
-def _not_with(args, names: tuple[str, ...], message: str) -> None:
-    for name in names:
-        if getattr(args, name) not in (None, False):
-            raise UserInputError(f"--{name.replace('_', '-')}: {message}")
 
 
 def _interaction_spec(args, measures: list[str], *, default: bool) -> tuple[str, tuple[str, ...]] | None:
@@ -218,7 +212,7 @@ def cmd_synergy(args) -> int:
     spec = None
 
     if args.table:
-        _not_with(args, ("city", "scenario"), "not allowed with --table (a table gives its own cities and measures)")
+        not_with(args, ("city", "scenario"), "not allowed with --table (a table gives its own cities and measures)")
         changes = read_measures(args.table, weights)
         measures = list(pd.unique(changes["measure"]))
         if args.measure:
@@ -242,7 +236,7 @@ def cmd_synergy(args) -> int:
         groups = {f"{Path(args.table).stem}_synergy": changes}
         label = f"{args.table}"
     elif args.history:
-        _not_with(args, ("scenario", "measure", "year", "figure_year", "combined", "single"),
+        not_with(args, ("scenario", "measure", "year", "figure_year", "combined", "single"),
                   "not allowed with --history; allowed: --city, --periods")
         periods = parse_periods(args.periods)
         changes = history_changes(periods, cities=args.city)
@@ -257,7 +251,7 @@ def cmd_synergy(args) -> int:
                 print(f"note: period {start}-{end}: no pollutant series in history.csv has values for both "
                       f"{start} and {end}; its rows are empty (see the 'note' column)")
     else:
-        _not_with(args, ("measure",), "allowed only with --table")
+        not_with(args, ("measure",), "allowed only with --table")
         from ..run import run_long
         from ..scenario import DEFAULT_CITY, DEFAULT_SCENARIOS, load_scenario
 
