@@ -78,16 +78,21 @@ def model_margins(targets: TargetSet, base: dict[str, float], all_levers: Sequen
         ``f(values)`` with ``values`` of shape ``(S, levers)`` (lever values)
         returning ``(S, targets)`` margins.
     """
-    from ..run import run_batch
+    from ..run import run_batch, run_series
 
     names = [lv.name for lv in all_levers]
     variables = targets.variables()
 
     def f(values: np.ndarray) -> np.ndarray:
-        params = pd.DataFrame(np.atleast_2d(values), columns=names)
+        values = np.atleast_2d(values)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            years, series = run_batch(engine, params, base, variables)
+            if len(values) == 1:  # one setting: a single run (a batch costs the same as hundreds of sets)
+                years, one = run_series(engine, {**base, **dict(zip(names, map(float, values[0]), strict=True))},
+                                        variables)
+                series = {v: a[None, :] for v, a in one.items()}
+            else:
+                years, series = run_batch(engine, pd.DataFrame(values, columns=names), base, variables)
         return margins(targets, years, series)
 
     return f
@@ -171,23 +176,37 @@ def least_effort(all_levers: Sequence[Lever], margin_fn: Callable[[np.ndarray], 
 
 
 def _slsqp(e0, w, marg, minimize, maxiter, step):
-    """One SLSQP search from ``e0``; the margins and their forward-difference Jacobian in one batch per point."""
-    d = len(e0)
-    cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+    """One SLSQP search from ``e0``.
 
-    def both(e):
+    The margins at a point are one run; their forward-difference Jacobian is
+    one batch of ``levers`` runs, made only where SLSQP asks for it (its line
+    search asks for values alone). Both are cached per point.
+    """
+    d = len(e0)
+    values: dict[bytes, np.ndarray] = {}
+    jacobians: dict[bytes, np.ndarray] = {}
+
+    def key_of(e):
         e = np.clip(np.asarray(e, dtype=float), 0.0, 1.0)
-        key = e.tobytes()
-        if key not in cache:
+        return e, e.tobytes()
+
+    def value(e):
+        e, key = key_of(e)
+        if key not in values:
+            values[key] = marg(e[None, :])[0]
+        return values[key]
+
+    def jacobian(e):
+        e, key = key_of(e)
+        if key not in jacobians:
             h = np.where(e + step <= 1.0, step, -step)  # backward at the upper bound
-            pts = np.vstack([e[None, :], e[None, :] + np.diag(h)])
-            m = marg(pts)
-            cache.clear()
-            cache[key] = (m[0], ((m[1:] - m[0]) / h[:, None]).T)
-        return cache[key]
+            m0 = value(e)
+            mj = marg(e[None, :] + np.diag(h))
+            jacobians[key] = ((mj - m0) / h[:, None]).T
+        return jacobians[key]
 
     res = minimize(lambda e: float(w @ e), e0, jac=lambda e: w, method="SLSQP", bounds=[(0.0, 1.0)] * d,
-                   constraints=[{"type": "ineq", "fun": lambda e: -both(e)[0], "jac": lambda e: -both(e)[1]}],
+                   constraints=[{"type": "ineq", "fun": lambda e: -value(e), "jac": lambda e: -jacobian(e)}],
                    options={"maxiter": maxiter, "ftol": 1e-7})
     return np.clip(np.asarray(res.x, dtype=float), 0.0, 1.0)
 
