@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from megacity_sd.engines.fast import compare_with_pysd, load_fast
@@ -55,3 +56,19 @@ def test_unsupported_constructs_are_refused_at_load(tmp_path, name, equations, w
     mdl = _with(tmp_path, f"{name}{views}", equations, views=views)
     with pytest.raises(NotImplementedError, match=words):
         load_fast(mdl)
+
+
+def test_scalar_lookup_equals_numpy_interp_bit_for_bit():
+    """The scalar lookup computes numpy's slope and line itself: identical doubles to np.interp, at nodes, beside
+    them, between them and outside the range (clamped)."""
+    from megacity_sd.engines.fast_codegen import _lookup_s
+
+    fast = load_fast()
+    rng = np.random.default_rng(7)
+    assert fast._m.lookups, "the model has no lookup to check"
+    for x, y in fast._m.lookups.values():
+        xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        pts = np.concatenate([rng.uniform(x[0] - 1, x[-1] + 1, 5000), xa, np.nextafter(xa, np.inf),
+                              np.nextafter(xa, -np.inf)])
+        got = np.array([_lookup_s(float(v), x, y, xa, ya) for v in pts])
+        np.testing.assert_array_equal(got, np.interp(pts, xa, ya))

@@ -39,8 +39,14 @@ def _lookup_s(x, xp, fp, xp_arr, fp_arr):
         return fp[-1]
     if x < xp[0]:
         return fp[0]
-    j = bisect_right(xp, x) - 1  # xarray localises to the bracketing nodes, then calls np.interp
-    return float(np.interp(x, xp_arr[j:j + 2], fp_arr[j:j + 2]))
+    j = bisect_right(xp, x) - 1  # xarray localises to the bracketing nodes, then calls np.interp, which computes
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])  # this slope and this line (numpy's arr_interp, no FMA)
+    y = slope * (x - xp[j]) + fp[j]
+    if y != y:  # numpy's fallbacks for a non-finite slope
+        y = slope * (x - xp[j + 1]) + fp[j + 1]
+        if y != y and fp[j] == fp[j + 1]:
+            y = fp[j]
+    return float(y)
 
 
 def _lookup_v(x, xp, fp):
