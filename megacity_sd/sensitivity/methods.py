@@ -195,7 +195,8 @@ def _sobol_rows(sp, Y: np.ndarray, outputs: list[str], seed: int, num_resamples:
     rows = []
     for c, name in enumerate(outputs):
         a = sp.analysis[name] if len(outputs) > 1 else sp.analysis
-        constant = not np.nanstd(Y[:, c]) > 0
+        finite = Y[:, c][np.isfinite(Y[:, c])]
+        constant = not (len(finite) > 1 and np.std(finite) > 0)  # all NaN (a year never reached) counts as constant
         for j, p in enumerate(sp["names"]):
             vals = [a[k][j] for k in ("S1", "S1_conf", "ST", "ST_conf")]
             rows.append((name, p, *[float("nan") if constant else float(v) for v in vals]))
@@ -289,15 +290,21 @@ def monte_carlo(unc: UncertaintySet, scenarios: Sequence[Scenario], *, n: int = 
                             series=list(SERIES))
             for var in SERIES:
                 s = res.series[var]
-                q = np.nanquantile(s.to_numpy(), quantiles, axis=0)
-                mean = np.nanmean(s.to_numpy(), axis=0)
+                q, mean = _nan_summary(s.to_numpy(), quantiles)
                 for k, year in enumerate(s.columns):
                     bands.append((scen.city, scen.name, var, doc[canonical(var)].units, int(year),
                                   *q[:, k].tolist(), float(mean[k])))
             ind = res.indicators
-            q = np.nanquantile(ind.to_numpy(), quantiles, axis=0)
+            q, mean = _nan_summary(ind.to_numpy(), quantiles)
             for k, name in enumerate(ind.columns):
-                inds.append((scen.city, scen.name, name, units[name], *q[:, k].tolist(),
-                             float(np.nanmean(ind[name]))))
+                inds.append((scen.city, scen.name, name, units[name], *q[:, k].tolist(), float(mean[k])))
     return (pd.DataFrame(bands, columns=["city", "scenario", "variable", "unit", "year", *qcols, "mean"]),
             pd.DataFrame(inds, columns=["city", "scenario", "indicator", "unit", *qcols, "mean"]))
+
+
+def _nan_summary(values: np.ndarray, quantiles) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles and means of each column over the runs that have a value; NaN for a column with none (e.g. a
+    year CO2 never reaches), without numpy's all-NaN warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanquantile(values, quantiles, axis=0), np.nanmean(values, axis=0)

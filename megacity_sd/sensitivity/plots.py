@@ -61,7 +61,8 @@ def plot_sobol(table: pd.DataFrame, indicator: str, ax, *, top: int = 10):
     ax.barh(y - 0.2, sel["S1"], height=0.4, xerr=sel["S1_conf"], color="#1b9e77", label="S1 (first order)",
             capsize=2)
     ax.set_yticks(y, list(sel["parameter"]))
-    ax.set_xlim(left=min(0.0, float(np.nanmin(sel["S1"] - sel["S1_conf"])) if len(sel) else 0.0))
+    low = (sel["S1"] - sel["S1_conf"]).to_numpy(dtype=float)
+    ax.set_xlim(left=min(0.0, float(low[np.isfinite(low)].min())) if np.isfinite(low).any() else 0.0)
     ax.set_xlabel("Sobol index")
     ax.set_title(indicator)
     return ax
