@@ -26,6 +26,7 @@ __all__ = [
     "fit_stirpat",
     "check_drivers",
     "numeric_frame",
+    "check_logged",
 ]
 
 
@@ -206,16 +207,9 @@ def numeric_frame(data: pd.DataFrame, columns: Sequence[str], numeric: Sequence[
     return complete, notes
 
 
-def _design(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, entity: str | None,
-            time: str | None, time_effects: bool, ekc: str | None, cluster_by: str | None, source: str):
-    """Check a user table and build ``y`` and the design matrix (const, log terms, fixed effects)."""
-    drivers = check_drivers(dependent, drivers, source)
-    if ekc is not None and ekc not in drivers:
-        _fail(source, f"EKC column '{ekc}' must be one of the drivers: {', '.join(drivers)}")
-    needed = [dependent, *drivers]
-    extra = [c for c in (entity, time if (time_effects or entity) else None, cluster_by) if c]
-    frame, notes = numeric_frame(data, [*needed, *extra], needed, source)
-    for col in needed:
+def check_logged(frame: pd.DataFrame, dependent: str, drivers: Sequence[str], source: str) -> None:
+    """The columns whose logs are taken: every value > 0, and each driver varying (else one-line errors)."""
+    for col in [dependent, *drivers]:
         bad = frame[col] <= 0
         if bad.any():
             row = bad.idxmax()
@@ -225,6 +219,18 @@ def _design(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, entit
         if frame[col].nunique() <= 1:
             value = frame[col].iloc[0] if len(frame) else float("nan")
             _fail(source, f"column '{col}' is constant ({value:g}); a driver must vary")
+
+
+def _design(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, entity: str | None,
+            time: str | None, time_effects: bool, ekc: str | None, cluster_by: str | None, source: str):
+    """Check a user table and build ``y`` and the design matrix (const, log terms, fixed effects)."""
+    drivers = check_drivers(dependent, drivers, source)
+    if ekc is not None and ekc not in drivers:
+        _fail(source, f"EKC column '{ekc}' must be one of the drivers: {', '.join(drivers)}")
+    needed = [dependent, *drivers]
+    extra = [c for c in (entity, time if (time_effects or entity) else None, cluster_by) if c]
+    frame, notes = numeric_frame(data, [*needed, *extra], needed, source)
+    check_logged(frame, dependent, drivers, source)
     if entity and time and frame.duplicated([entity, time]).any():
         dup = frame[frame.duplicated([entity, time])].iloc[0]
         _fail(source, f"columns '{entity}', '{time}': more than one row for ({dup[entity]}, {dup[time]}); "

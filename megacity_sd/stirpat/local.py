@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .fit import check_drivers, numeric_frame
+from .fit import check_drivers, check_logged, numeric_frame
 from .local_data import _fail, project_coordinates
 
 __all__ = [
@@ -244,15 +244,7 @@ def _check_frame(data: pd.DataFrame, dependent: str, drivers: Sequence[str], ent
             row = bad.idxmax()
             _fail(source, f"column '{col}' = {frame.at[row, col]:g} at data row {row}; allowed: degrees in "
                   f"[{lo:g}, {hi:g}]")
-    for col in [dependent, *drivers]:
-        bad = frame[col] <= 0
-        if bad.any():
-            row = bad.idxmax()
-            _fail(source, f"column '{col}' has {int(bad.sum())} non-positive value(s) (first {frame.at[row, col]:g} "
-                  f"at data row {row}); a log is taken, so values must be > 0")
-    for col in drivers:
-        if frame[col].nunique() <= 1:
-            _fail(source, f"column '{col}' is constant; a driver must vary")
+    check_logged(frame, dependent, drivers, source)
     if frame.duplicated([entity, time]).any():
         dup = frame[frame.duplicated([entity, time])].iloc[0]
         _fail(source, f"columns '{entity}', '{time}': more than one row for ({dup[entity]}, {dup[time]:g}); "
