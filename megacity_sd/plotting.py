@@ -168,6 +168,19 @@ def _grid(n: int):
     return fig, list(axes.flat[:n])
 
 
+#: The stacked-area figures of a run: (label -> model variable, unit, title, file name).
+_STACKS = (
+    ({"coal": "primary coal", "oil": "primary oil", "gas": "primary gas", "local PV": "primary PV electricity",
+      "imported electricity": "primary imported electricity",
+      "green-hydrogen power": "primary green hydrogen electricity",
+      "clean transport fuels": "primary clean transport fuels"},
+     "Mtce/yr", "energy supply by source (electricity at calorific value)", "energy_mix"),
+    ({"power and heat": "CO2 power and heat", "industry": "CO2 industry", "transport sector": "CO2 transport",
+      "households and commerce": "CO2 buildings and households", "scope 2 (imports)": "scope 2 CO2"},
+     "Mt CO2/yr", "CO2 by sector (scope 1, CEADs sectors) and scope 2", "co2_by_sector"),
+)
+
+
 def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Write the standard figures of ``megacity-sd run`` for each city in ``long``.
 
@@ -198,27 +211,14 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             axes.flat[0].legend(loc="lower left", ncol=2)
             fig.suptitle(f"{city}: emissions by scenario")
             written.append(savefig_atomic(fig, out_dir / f"{city}_emissions.png"))
-            # energy mix
-            mix = {"coal": "primary coal", "oil": "primary oil", "gas": "primary gas",
-                   "local PV": "primary PV electricity", "imported electricity": "primary imported electricity",
-                   "green-hydrogen power": "primary green hydrogen electricity",
-                   "clean transport fuels": "primary clean transport fuels"}
-            fig, axes = _grid(len(scens))
-            for ax, scen in zip(axes, scens, strict=True):
-                plot_stack(lc, mix, scen, ax, scale=1e-6, unit="Mtce/yr")
-            axes[0].legend(loc="upper left")
-            fig.suptitle(f"{city}: energy supply by source (electricity at calorific value)")
-            written.append(savefig_atomic(fig, out_dir / f"{city}_energy_mix.png"))
-            # CO2 by sector (scope 1) and scope 2
-            sectors = {"power and heat": "CO2 power and heat", "industry": "CO2 industry",
-                       "transport sector": "CO2 transport", "households and commerce": "CO2 buildings and households",
-                       "scope 2 (imports)": "scope 2 CO2"}
-            fig, axes = _grid(len(scens))
-            for ax, scen in zip(axes, scens, strict=True):
-                plot_stack(lc, sectors, scen, ax, scale=1e-6, unit="Mt CO2/yr")
-            axes[0].legend(loc="upper left")
-            fig.suptitle(f"{city}: CO2 by sector (scope 1, CEADs sectors) and scope 2")
-            written.append(savefig_atomic(fig, out_dir / f"{city}_co2_by_sector.png"))
+            # stacked areas per scenario: the energy mix; CO2 by sector (scope 1) and scope 2
+            for parts, unit, title, name in _STACKS:
+                fig, axes = _grid(len(scens))
+                for ax, scen in zip(axes, scens, strict=True):
+                    plot_stack(lc, parts, scen, ax, scale=1e-6, unit=unit)
+                axes[0].legend(loc="upper left")
+                fig.suptitle(f"{city}: {title}")
+                written.append(savefig_atomic(fig, out_dir / f"{city}_{name}.png"))
             # fleet
             fig, axes = plt.subplots(3, len(scens), figsize=(14.0, 7.5), squeeze=False, sharey="row",
                                      layout="constrained")
