@@ -235,7 +235,7 @@ def test_cli_writes_fit_figure_and_calibrated_set(tmp_path, capsys):
     ("  guangzhou:\n    series: [gdp, co2]\n    parameters:\n      autonomous efficiency rate: [0.01, 0.06]\n",
      ["no data for series 'gdp' of guangzhou"]),
     ("  shanghai:\n    series: [population]\n    parameters:\n      normal in migration rate: [0.0, 0.2]\n",
-     ["leave the model's range", "[0, 0.15]"]),
+     ["leave the model's range", "[0.02, 0.15]"]),
     ("  shanghai:\n    series: [population]\n    parameters:\n      no such constant: [0, 1]\n",
      ["not a model constant"]),
     ("  shanghai:\n    series: [pm10]\n    parameters:\n      birth rate: [0, 0.02]\n",
