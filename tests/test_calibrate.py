@@ -148,12 +148,12 @@ def test_calibration_recovers_known_parameters_from_model_generated_data(tmp_pat
     series: [population, gdp, co2, co2_coal_share]
     parameters:
       normal in migration rate: [0.03, 0.12]
-      productivity growth initial: [0.02, 0.09]
+      productivity convergence rate: [0.01, 0.06]
       autonomous efficiency rate: [0.01, 0.06]
       coal exit baseline phase in time: [3, 30]
 """)
     cfg = load_config(path)
-    truth = {"normal in migration rate": 0.085, "productivity growth initial": 0.045,
+    truth = {"normal in migration rate": 0.085, "productivity convergence rate": 0.035,
              "autonomous efficiency rate": 0.025,
              "coal exit baseline phase in time": 8.0}
     obs = observations("shanghai", cfg)
@@ -174,7 +174,7 @@ def test_calibration_recovers_known_parameters_from_model_generated_data(tmp_pat
         assert abs(row["value"] - value) <= 3 * row["std_error"], (name, value, row.to_dict())
     # the three well-identified ones to 2 % of the width of their bounds; the coal exit pace is seen
     # in only four fitted years (2012-2015) and is checked by its interval alone
-    for name in ("normal in migration rate", "productivity growth initial", "autonomous efficiency rate"):
+    for name in ("normal in migration rate", "productivity convergence rate", "autonomous efficiency rate"):
         row = est.loc[name]
         assert abs(row["value"] - truth[name]) <= 0.02 * (row["high"] - row["low"]), (name, row["value"])
     assert res.payoff < res.payoff_initial

@@ -54,6 +54,7 @@ class _SeriesFile(BaseModel):
     role: Literal["fit", "report"] = "fit"
     period: Literal["windows", "anchor"] = "windows"
     relative_to: int | None = None
+    years: list[int] | None = None
 
 
 class _CityFile(BaseModel):
@@ -120,6 +121,9 @@ class SeriesSpec:
     relative_to : int or None
         If set, the data are ratios to the value in that year, and the model
         variable is compared as the same ratio (growth anchors).
+    years : list of int or None
+        If set, only the data of these years are compared (e.g. the last
+        inventory year as the level the projection starts from).
     """
 
     name: str
@@ -133,6 +137,7 @@ class SeriesSpec:
     units: str
     period: str = "windows"
     relative_to: int | None = None
+    years: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -239,7 +244,7 @@ def load_config(path: str | Path | None = None, *, mdl_path: str | Path = MODEL_
         series[name] = SeriesSpec(name=name, model=var.name, table=s.table, variable=s.variable or name,
                                   sigma=float(s.sigma), error=s.error, time_offset=float(s.time_offset), role=s.role,
                                   units="dmnl" if s.relative_to is not None else var.units, period=s.period,
-                                  relative_to=s.relative_to)
+                                  relative_to=s.relative_to, years=None if s.years is None else tuple(s.years))
     cities: dict[str, tuple[tuple[str, ...], tuple[ParameterSpec, ...]]] = {}
     for city, c in spec.cities.items():
         for s in c.series:
@@ -330,6 +335,8 @@ def observations(city: str, config: CalibrationConfig | None = None) -> pd.DataF
     for name in names:
         s = cfg.series[name]
         df = data_table(s.table, city, s.variable)
+        if s.years is not None:
+            df = df[df["year"].isin(s.years)]
         if s.period == "anchor":
             periods = np.full(len(df), "anchor", dtype=object)
         else:

@@ -41,12 +41,12 @@ MODEL_VARIABLES = {"co2": "CO2 emissions", "population": "Population", "gdp_per_
 #: Constants moved together (by the same relative step) to perturb each driver:
 #: population by its initial level and its cap together (the city scaled: with
 #: the initial level alone, the cap pulls population back while the initial
-#: GDP stays raised), affluence by the initial productivity growth rate, energy
+#: GDP stays raised), affluence by the speed of productivity catch-up, energy
 #: intensity by every initial energy intensity of final demand (industry,
 #: services, buildings, vehicles).
 PERTURBATIONS = {
     "population": ("initial population", "population cap"),
-    "gdp_per_capita": ("productivity growth initial",),
+    "gdp_per_capita": ("productivity convergence rate",),
     "energy_intensity": ("initial industry energy intensity", "initial services energy intensity",
                          "conventional energy intensity", "initial ICE fuel intensity", "diesel bus fuel intensity",
                          "CNG bus fuel intensity", "initial truck fuel intensity", "NEV electricity intensity",
