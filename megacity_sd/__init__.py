@@ -11,8 +11,8 @@ import importlib
 # `import megacity_sd.errors` do not pay for pandas, PySD and statsmodels.
 _EXPORTS = {
     "UserInputError": "errors", "INDICATORS": "indicators", "Indicator": "indicators", "evaluate": "indicators",
-    "summary": "indicators", "MODEL_PATH": "model", "model_doc": "model", "ENGINES": "engines", "run": "run",
-    "run_long": "run", "to_long": "run", "DEFAULT_SCENARIOS": "scenario", "Scenario": "scenario",
+    "summary": "indicators", "MODEL_PATH": "model", "model_doc": "model", "ENGINES": "engines", "run": "simulate",
+    "run_long": "simulate", "to_long": "simulate", "DEFAULT_SCENARIOS": "scenario", "Scenario": "scenario",
     "load_scenario": "scenario", "ema_model": "robust", "load_targets": "targets",
 }
 

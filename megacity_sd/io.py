@@ -30,7 +30,7 @@ import yaml
 from .errors import UserInputError
 
 __all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "validation_error", "NumberLoader", "write_atomic",
-           "staged_outputs", "write_csv_atomic", "write_text_atomic", "write_workbook", "file_mode"]
+           "staged_outputs", "unstaged", "write_csv_atomic", "write_text_atomic", "write_workbook", "file_mode"]
 
 _SAVE_AS = ("save it as UTF-8 (Notepad: File > Save as > Encoding UTF-8; VS Code: 'Save with Encoding' "
             "> UTF-8)")
@@ -70,13 +70,79 @@ def read_text(path: str | Path) -> str:
         raise UserInputError(f"{path}: not UTF-8 at {where}: {guess}; {_SAVE_AS}") from None
 
 
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+
+MAX_YAML_NODES = 200_000
+"""Nodes a user's YAML file may hold once its aliases are expanded (a few hundred bytes of nested aliases
+would otherwise expand to billions)."""
+
+MAX_YAML_DEPTH = 100
+"""Nesting depth allowed in a user's YAML file."""
+
+
 class NumberLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also reads ``1e7``-style floats (YAML 1.2) as numbers."""
+    """``yaml.SafeLoader`` for user files: numbers as YAML 1.2 reads them; nothing a typo or hostile file exploits.
+
+    - ``1e7`` and ``3e+07`` are numbers; ``1:30`` is text, not 90 (YAML 1.1's base 60), and ``010`` is ten,
+      not eight (octal);
+    - a key given twice in one mapping is refused (YAML would keep the last silently); merge keys (``<<``) may
+      override;
+    - the document, aliases expanded, holds at most :data:`MAX_YAML_NODES` nodes, nested at most
+      :data:`MAX_YAML_DEPTH` deep.
+    """
+
+    yaml_implicit_resolvers = {k: [(tag, rx) for tag, rx in v if tag not in (_INT, _FLOAT)]
+                               for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _check_size(node)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    if key_node.value in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key '{key_node.value[:60]}' given twice; allowed: each key once",
+                            key_node.start_mark)
+                    seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
 
 
+def _check_size(root) -> None:
+    """Refuse a document that expands past :data:`MAX_YAML_NODES` nodes or nests past :data:`MAX_YAML_DEPTH`."""
+    sizes: dict[int, int] = {}
+
+    def size(node, depth: int) -> int:
+        if depth > MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_YAML_DEPTH} deep; allowed: at "
+                                              f"most {MAX_YAML_DEPTH} levels", node.start_mark)
+        if id(node) in sizes:  # an alias: the same node again
+            return sizes[id(node)]
+        n = 1
+        if isinstance(node, yaml.SequenceNode):
+            n += sum(size(child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            n += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+        if n > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(None, None, f"expands to more than {MAX_YAML_NODES} values (nested "
+                                              "aliases); allowed: a scenario-sized file", node.start_mark)
+        sizes[id(node)] = n
+        return n
+
+    size(root, 0)
+
+
+NumberLoader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$"),
+                                   list("-+0123456789"))
 NumberLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)
+    _FLOAT,
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?
                 |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
                 |[-+]?\.(?:inf|Inf|INF)
                 |\.(?:nan|NaN|NAN))$""", re.X),
@@ -103,6 +169,9 @@ def read_yaml_mapping(path: str | Path, expected: str) -> dict:
     text = read_text(path)
     try:
         data = yaml.load(text, Loader=NumberLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise UserInputError(f"{path}: malformed YAML: nested too deeply; allowed: at most {MAX_YAML_DEPTH} "
+                             "levels") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -150,8 +219,10 @@ def validation_error(path: str | Path, err, unknown_key: str) -> UserInputError:
     loc = ".".join(str(p) for p in first["loc"] if str(p).replace(" ", "") not in members)
     msg = {"extra_forbidden": unknown_key, "float_type": "a number is required", "int_type": "a number is required",
            "int_parsing": "a whole number is required", "float_parsing": "a number is required",
-           "missing": "this key is required"}.get(first["type"], first["msg"])
-    got = f" (got {first['input']!r})" if first["type"] != "missing" else ""
+           "missing": "this key is required"}.get(first["type"], first["msg"].removeprefix("Value error, "))
+    shown = repr(first["input"])
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."  # a value can be huge (nested aliases)
+    got = f" (got {shown})" if first["type"] != "missing" else ""
     return UserInputError(f"{path}: key '{loc}': {msg}{got}")
 
 
@@ -206,6 +277,16 @@ def staged_outputs():
                     folder.rmdir()
                 except OSError:
                     pass
+
+
+@contextmanager
+def unstaged():
+    """Write files at once inside this block, even within :func:`staged_outputs` (scratch files read back)."""
+    token = _STAGE.set(None)
+    try:
+        yield
+    finally:
+        _STAGE.reset(token)
 
 
 def write_atomic(path: str | Path, write, suffix: str = ".tmp", *, now: bool = False) -> Path:

@@ -341,6 +341,7 @@ def _figures(long: pd.DataFrame, syn: pd.DataFrame, workdir: Path, year: int) ->
     """Standard run figures and the co-control coordinates, as (caption, data URI)."""
     import matplotlib.pyplot as plt
 
+    from .io import unstaged
     from .plotting import STYLE, figure_format, savefig_atomic, write_run_figures
     from .synergy import PATH_YEARS, plot_coordinates
 
@@ -353,7 +354,7 @@ def _figures(long: pd.DataFrame, syn: pd.DataFrame, workdir: Path, year: int) ->
                         f"({NATIONAL_PM25:g}), with the environment bulletins",
                 "population_gdp": "Resident population and GDP (constant 2005 prices)"}
     out = []
-    with figure_format("png", 110):
+    with figure_format("png", 110), unstaged():  # scratch figures, read back at once
         files = write_run_figures(long, workdir)
         for f in files:
             key = f.stem.split("_", 1)[1] if "_" in f.stem else f.stem
@@ -418,7 +419,7 @@ def build_report(scenarios: Sequence[Scenario], *, engine: str = "fast", title: 
         Resolved scenarios of one city, with unique names; the city's
         baseline is added first when none is named ``baseline``.
     engine : str
-        Simulation engine (:func:`megacity_sd.run.run`).
+        Simulation engine (:func:`megacity_sd.simulate.run`).
     title : str, optional
         Page title (default: the city and the scenario names).
     descriptions : mapping of str to str, optional
@@ -437,8 +438,8 @@ def build_report(scenarios: Sequence[Scenario], *, engine: str = "fast", title: 
     from . import __version__
     from .indicators import INDICATORS, against_baseline, evaluate
     from .io import read_yaml_mapping
-    from .run import run_long
     from .scenario import load_scenario
+    from .simulate import run_long
     from .synergy import DEFAULT_YEARS, PATH_YEARS, model_changes, synergy_table
 
     scenarios = list(scenarios)

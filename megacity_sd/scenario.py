@@ -24,10 +24,11 @@ city file, then the scenario and the files it extends (parents first).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError, field_validator
 
 from .errors import UserInputError, suggest
 from .io import read_yaml_mapping, validation_error
@@ -37,6 +38,9 @@ __all__ = [
     "SCENARIO_DIR",
     "CITY_DIR",
     "CALIBRATED_DIR",
+    "USER_SCENARIO_DIR",
+    "scenario_folders",
+    "find_named",
     "DEFAULT_CITY",
     "DEFAULT_SCENARIOS",
     "Scenario",
@@ -72,11 +76,28 @@ class SourcedValue(BaseModel):
     ci: tuple[Number, Number] | None = None
 
 
+NAME_RULE = ("letters (any script), digits, spaces and _ - . ( ) +, starting with a letter or digit, at most 64 "
+             "characters (names become parts of file names)")
+_NAME = re.compile(r"^[^\W_][\w .()+-]{0,63}\Z")
+
+
+def check_name(name: str) -> str:
+    """A scenario or city name that is safe as part of a file name (no ``/``, ``\\``, ``..``); else ValueError."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise ValueError(f"{name[:60]!r} is not allowed as a name; allowed: {NAME_RULE}")
+    return name
+
+
 class ScenarioFile(BaseModel):
     """Schema of a scenario or city YAML file."""
 
     model_config = ConfigDict(extra="forbid")
     name: str
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_name(value)
     title: str | None = None
     description: str = ""
     extends: str | list[str] | None = None
@@ -115,14 +136,44 @@ class Scenario:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
+USER_SCENARIO_DIR = Path("scenarios")
+"""The user's scenario folder, relative to the working folder: named files are looked up there first."""
+
+
+def scenario_folders(sub: str = "") -> list[Path]:
+    """Where named files are looked up, in order: ``./scenarios/<sub>`` in the working folder, then the installed one.
+
+    A user's copies (a clone's ``scenarios/`` after ``pip install .``, or a folder of their own) come before
+    the package's; the two are one when the working folder is the source checkout.
+    """
+    out: list[Path] = []
+    for folder in (Path.cwd() / USER_SCENARIO_DIR / sub, SCENARIO_DIR / sub):
+        if folder.is_dir() and all(folder.resolve() != f.resolve() for f in out):
+            out.append(folder)
+    return out
+
+
+def find_named(name: str, sub: str = "") -> Path | None:
+    """The file ``<name>.yaml`` in the first of :func:`scenario_folders` that has it, or None."""
+    for folder in scenario_folders(sub):
+        path = folder / f"{name}.yaml"
+        if path.is_file():
+            return path
+    return None
+
+
+def _names(sub: str = "") -> list[str]:
+    return sorted({p.stem for folder in scenario_folders(sub) for p in folder.glob("*.yaml")})
+
+
 def list_scenarios() -> list[str]:
-    """Names of the scenario files shipped with the project."""
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml") if p.stem not in NOT_SCENARIOS)
+    """Names of the scenario files (the working folder's ``scenarios/`` and the project's)."""
+    return [n for n in _names() if n not in NOT_SCENARIOS]
 
 
 def list_cities() -> list[str]:
-    """Names of the city files shipped with the project."""
-    return sorted(p.stem for p in CITY_DIR.glob("*.yaml"))
+    """Names of the city files (the working folder's ``scenarios/cities/`` and the project's)."""
+    return _names("cities")
 
 
 def read_scenario_file(path: str | Path) -> ScenarioFile:
@@ -139,9 +190,8 @@ def _resolve_path(ref: str, base_dir: Path, kind: str) -> Path:
     if ref.endswith((".yaml", ".yml")) or "/" in ref or "\\" in ref:
         p = Path(ref)
         return p if p.is_absolute() else (base_dir / p)
-    folder = CITY_DIR if kind == "city" else SCENARIO_DIR
-    path = folder / f"{ref}.yaml"
-    if not path.is_file() or (kind == "scenario" and ref in NOT_SCENARIOS):
+    path = find_named(ref, "cities" if kind == "city" else "")
+    if path is None or (kind == "scenario" and ref in NOT_SCENARIOS):
         names = list_cities() if kind == "city" else list_scenarios()
         other, option = ("scenario", "--scenario") if kind == "city" else ("city", "--city")
         if ref in (list_scenarios() if kind == "city" else list_cities()):
@@ -155,11 +205,13 @@ def _resolve_path(ref: str, base_dir: Path, kind: str) -> Path:
 
 def _check_kind(path: Path, spec: ScenarioFile, kind: str) -> None:
     """Refuse a city file given as a scenario and a scenario file given as a city."""
-    city_like = path.parent == CITY_DIR.resolve() or (spec.name in list_cities() and
-                                                      spec.name not in list_scenarios())
+    city_dirs = [f.resolve() for f in scenario_folders("cities")]
+    scenario_dirs = [f.resolve() for f in scenario_folders()]
+    city_like = path.resolve().parent in city_dirs or (spec.name in list_cities() and
+                                                       spec.name not in list_scenarios())
     if kind == "scenario" and city_like:
         raise UserInputError(f"{path}: a city file (name: {spec.name}), not a scenario; give it with --city")
-    scenario_like = path.parent == SCENARIO_DIR.resolve() or spec.extends is not None or bool(spec.cities) \
+    scenario_like = path.resolve().parent in scenario_dirs or spec.extends is not None or bool(spec.cities) \
         or (spec.name in list_scenarios() and spec.name not in list_cities())
     if kind == "city" and scenario_like:
         raise UserInputError(f"{path}: a scenario file (name: {spec.name}), not a city; give it with --scenario")
@@ -241,8 +293,8 @@ def load_scenario(scenario: str = "baseline", city: str = DEFAULT_CITY,
         if name not in out.sources or out.sources[name].startswith("scenario "):
             raise UserInputError(f"{city_path}: key 'constants.{name}': a city value needs a source: "
                                  "write {value: ..., source: ...}")
-    cal_path = CALIBRATED_DIR / f"{city_spec.name}.yaml"
-    if calibrated and cal_path.is_file():
+    cal_path = find_named(city_spec.name, "calibrated")
+    if calibrated and cal_path is not None:
         _apply(cal_path, "city", out, mdl_path, ())
     spec = _apply(scen_path, "scenario", out, mdl_path, (), city_spec.name)
     out.name = spec.name

@@ -309,16 +309,20 @@ _KEYS = "name, title, city, description, targets (a list of: name, condition, so
 
 
 def list_targets() -> list[str]:
-    """Names of the target files shipped in ``scenarios/targets/``."""
-    return sorted(p.stem for p in TARGET_DIR.glob("*.yaml"))
+    """Names of the target files in ``scenarios/targets/`` (the working folder's, then the project's)."""
+    from .scenario import scenario_folders
+
+    return sorted({p.stem for folder in scenario_folders("targets") for p in folder.glob("*.yaml")})
 
 
 def _path(ref: str | Path) -> Path:
     ref = str(ref)
     if ref.endswith((".yaml", ".yml")) or "/" in ref or "\\" in ref:
         return Path(ref)
-    path = TARGET_DIR / f"{ref}.yaml"
-    if not path.is_file():
+    from .scenario import find_named
+
+    path = find_named(ref, "targets")
+    if path is None:
         names = list_targets()
         raise UserInputError(f"--targets {ref}: unknown target file{suggest(ref, names)}; allowed: "
                              f"{', '.join(names)} (or the path of a YAML file)")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from megacity_sd.model import model_doc
-from megacity_sd.run import run
 from megacity_sd.scenario import DEFAULT_SCENARIOS, list_cities, load_scenario
+from megacity_sd.simulate import run
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -27,6 +27,21 @@ def run_cli_expecting_bad_input(args: list[str], words) -> None:
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     for w in words:
         assert w in lines[0], (w, lines[0])
+
+
+def refused(capsys, argv: list) -> str:
+    """Run ``megacity-sd ARGV`` through the console entry point in this process; it must refuse as bad input.
+
+    Exit code 2, one line on stderr starting ``megacity-sd:`` and no traceback; returns that line.
+    """
+    from megacity_sd.cli.app import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("megacity-sd: "), (code, err)
+    return lines[0]
 
 
 @cache

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from megacity_sd.run import run
+from megacity_sd.simulate import run
 
 DECAY = Path(__file__).parent / "models" / "decay.mdl"
 

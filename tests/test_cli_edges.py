@@ -141,6 +141,60 @@ def test_type_errors_name_the_users_key(tmp_path, capsys):
     assert ".float" not in line and "SourcedValue" not in line
 
 
+def _alias_bomb(levels: int = 9) -> str:
+    """A ~400-byte YAML whose nested aliases expand to 9**levels strings (a billion for 9 levels)."""
+    names = "abcdefghij"
+    lines = ['l0: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, levels):
+        ref = ", ".join([f"*{names[i - 1]}"] * 9)
+        lines.append(f"l{i}: &{names[i]} [{ref}]")
+    return "name: bomb\nconstants:\n  " + "\n  ".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text, words", [
+    (None, ["expands to more than", "nested aliases"]),
+    ("name: s\nconstants:\n  NEV sales target: 0.5\n  NEV sales target: 0.6\n",
+     ["key 'NEV sales target' given twice", "line 4"]),
+    ("name: s\nconstants:\n  NEV sales start: 1:30\n", ["constants.NEV sales start", "got '1:30'"]),
+    ("name: s\nconstants:\n  x: " + "[" * 5000 + "]" * 5000 + "\n", ["nested too deeply"]),
+    ("name: s\nconstants:\n  x: " + "[" * 150 + "]" * 150 + "\n", ["nested more than 100 deep"]),
+])
+def test_hostile_yaml_is_one_line_fast_and_small(tmp_path, capsys, text, words):
+    """Nested aliases, duplicate keys, YAML 1.1 base-60 numbers and deep nesting: refused in one short line."""
+    f = tmp_path / "s.yaml"
+    f.write_text(text if text is not None else _alias_bomb(), encoding="utf-8")
+    if text is None:
+        assert len(f.read_bytes()) < 500
+    start = time.monotonic()
+    line = _bad(capsys, ["run", "--scenario", str(f), "--out", str(tmp_path / "out")], [str(f), *words])
+    assert time.monotonic() - start < 20 and len(line) < 400, line
+
+
+def test_aliases_within_the_bound_still_work(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("name: s\nconstants: &c\n  NEV sales target: 0.5\ncities:\n  beijing: *c\n", encoding="utf-8")
+    assert read_yaml_mapping(f, "")["cities"]["beijing"] == {"NEV sales target": 0.5}
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "a\\\\b", ".hidden", "x..y", "/abs", "x" * 65])
+@pytest.mark.parametrize("command", ["run", "sensitivity"])
+def test_names_never_become_paths(tmp_path, capsys, monkeypatch, name, command):
+    """``name:`` of a scenario (or city) file is part of figure and ensemble-store names: refused when path-like."""
+    monkeypatch.chdir(tmp_path)
+    f = tmp_path / "s.yaml"
+    f.write_text(f"name: '{name}'\nextends: baseline\n", encoding="utf-8")
+    argv = {"run": ["run", "--scenario", str(f)],
+            "sensitivity": ["sensitivity", "--method", "oat", "--scenario", str(f), "--workers", "0"]}[command]
+    _bad(capsys, [*argv, "--out", "out", "--figures", "fig"], [str(f), "key 'name'", "not allowed as a name"],
+         tmp_path)
+
+
+def test_names_in_any_script_are_kept(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("name: 上海 2030 (plan-B)\nextends: baseline\n", encoding="utf-8")
+    assert load_scenario(str(f)).name == "上海 2030 (plan-B)"
+
+
 # ----------------------------------------------------------------------------- encodings
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from megacity_sd.cli import main
 from megacity_sd.compare import compare_table
-from megacity_sd.run import run_long
 from megacity_sd.scenario import load_scenario
+from megacity_sd.simulate import run_long
 
 
 @pytest.fixture(scope="module")

@@ -41,8 +41,8 @@ from megacity_sd.decompose import (
     model_identity,
     term_effects,
 )
-from megacity_sd.run import run
 from megacity_sd.scenario import load_scenario
+from megacity_sd.simulate import run
 
 # ------------------------------------------------------------------ helpers
 

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from megacity_sd.cli.common import Parser as _Parser
-from megacity_sd.cli.discover import add_parser
+from megacity_sd.cli.app import main
 from megacity_sd.discover import Lever, box_in_words, levers, prim_boxes
 from megacity_sd.errors import UserInputError
 from megacity_sd.robust import least_effort
@@ -29,17 +28,8 @@ warnings.simplefilter("ignore")
 
 
 def cli(argv: list[str]) -> int:
-    """The three subcommands as ``megacity-sd`` runs them: exit code, UserInputError -> 2."""
-    p = _Parser(prog="megacity-sd")
-    add_parser(p.add_subparsers(dest="command", required=True, parser_class=_Parser))
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except UserInputError as err:
-        import sys
-
-        sys.stderr.write(f"megacity-sd: {err}\n")
-        return 2
+    """The three subcommands through the console entry point: exit code (bad input -> 2, one line on stderr)."""
+    return main([str(a) for a in argv])
 
 
 def write(tmp_path, name: str, text: str):
@@ -155,7 +145,7 @@ def test_margins_agree_with_met_and_peak_year_margin_is_exact():
 
 def test_indicators_of_targets_equal_the_run_read_by_hand():
     """Independent reference: the targets' indicators against the run's columns, computed with pandas."""
-    from megacity_sd.run import run
+    from megacity_sd.simulate import run
     from megacity_sd.targets import evaluate
 
     wide = run(load_scenario("city_plans", city="shanghai"))
@@ -399,7 +389,7 @@ def test_pareto_front_meets_the_targets_starts_at_the_seeded_least_effort_and_ma
     per epsilon box; a random start gives about 1.8 here, checked); every member meets the
     target, none beats another on both objectives, and a member's CO2 in 2060 equals megacity-sd's run to 1e-9."""
     from megacity_sd.robust.pareto import non_dominated, pareto_front
-    from megacity_sd.run import run
+    from megacity_sd.simulate import run
 
     t = load_targets(write(tmp_path, "nev.yaml", "name: nev\ncity: shanghai\ntargets:\n  - condition: "
                                                  "NEV share of car sales in 2025 >= 50%\n"))

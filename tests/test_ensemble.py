@@ -26,8 +26,8 @@ from megacity_sd.engines.fast_codegen import _lookup_s, _lookup_v
 from megacity_sd.ensemble import load_ensemble, run_ensemble
 from megacity_sd.errors import UserInputError
 from megacity_sd.indicators import INDICATORS, evaluate, indicator_matrix
-from megacity_sd.run import output_variables, to_long
 from megacity_sd.scenario import DEFAULT_SCENARIOS, list_cities, load_scenario
+from megacity_sd.simulate import output_variables, to_long
 from tests.conftest import cached_run
 
 PARAMS = {"income elasticity of migration": (0.5, 1.5), "rebound elasticity": (0.1, 0.6),
@@ -43,7 +43,7 @@ def _sets(n: int, seed: int = 3) -> pd.DataFrame:
 
 
 def _fast_vs_reference(scenario: str, city: str) -> None:
-    ref = cached_run(scenario, city, "pysd")  # run.py: a fresh pysd.load(...).run(params=..., return_columns=...)
+    ref = cached_run(scenario, city, "pysd")  # simulate.py: a fresh pysd.load(...).run(params=..., return_columns=...)
     got = load_fast().run(load_scenario(scenario, city=city).constants, output_variables())
     assert_allclose(got.index.to_numpy(dtype=float), ref.index.to_numpy(dtype=float), rtol=0, atol=1e-9)
     assert list(got.columns) == list(ref.columns)

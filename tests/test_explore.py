@@ -210,7 +210,7 @@ def test_stale_runs_are_coalesced(server):
 
 
 def test_cocontrol_points_are_the_synergy_module_s(server):
-    from megacity_sd.run import run_long
+    from megacity_sd.simulate import run_long
     from megacity_sd.synergy import model_changes, synergy_table
 
     status, out, _ = request(server, "POST", "/api/run", {"city": "beijing", "preset": "combined", "year": 2030})
@@ -469,3 +469,58 @@ def test_page_in_a_browser(server, tmp_path, monkeypatch):
         driver.save_screenshot(str(_shots(tmp_path) / "report.png"))
     finally:
         driver.quit()
+
+
+def test_explorer_started_as_users_start_it_survives_dropped_connections():
+    """`megacity-sd explore` (the console script's process): half-sent requests and tabs closed mid-answer
+    (the server then writes to a reset socket: SIGPIPE/EPIPE) end only that connection."""
+    import socket
+    import struct
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "megacity_sd.cli", "explore", "--port", "0", "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in proc.stdout:
+            m = re.search(r"open (http://127\.0\.0\.1:(\d+)/)", line)
+            if m:
+                url, port = m.group(1), int(m.group(2))
+                break
+        assert url, proc.stderr.read()
+        reset = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", port)) as s:  # a half-sent request, then gone
+                s.sendall(b"POST /api/run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 5000\r\n\r\n{\"city\":")
+            s = socket.create_connection(("127.0.0.1", port))  # a tab closed while the answer is written
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, reset)
+            s.sendall(b"GET /api/meta HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            time.sleep(0.05)
+            s.close()
+        time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", "/api/meta")
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["cities"]
+        conn.close()
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_idle_connections_are_closed_after_the_timeout(server, monkeypatch):
+    import socket
+
+    from megacity_sd.explore import server as server_module
+
+    monkeypatch.setattr(server_module._Handler, "timeout", 1.0)
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.server_address[1])) as idle:
+        idle.settimeout(30)
+        assert idle.recv(1) == b""  # closed by the server
+    assert time.monotonic() - start < 10
+    assert request(server, "GET", "/api/meta")[0] == 200

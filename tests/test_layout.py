@@ -140,12 +140,12 @@ def test_no_import_cycles_between_modules_or_between_the_package_parts():
 
 
 def test_analyses_reach_the_engines_only_through_run_or_the_ensemble_runner():
-    """Only ``run.py`` and ``ensemble/`` import ``engines``; only the engines import PySD's runtime and pysimlin."""
+    """Only ``simulate.py`` and ``ensemble/`` import ``engines``; only the engines import PySD and pysimlin."""
     import ast
 
     g, mods = _import_graph()
     importers = {a for a, b in g.edges if _unit(b) == "megacity_sd.engines"}
-    assert {_unit(a) for a in importers} <= {"megacity_sd.run", "megacity_sd.ensemble", "megacity_sd.engines"}
+    assert {_unit(a) for a in importers} <= {"megacity_sd.simulate", "megacity_sd.ensemble", "megacity_sd.engines"}
     direct = set()
     for m, f in mods.items():
         for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):

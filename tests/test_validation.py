@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from megacity_sd.model import canonical, load_pysd, load_simlin
-from megacity_sd.run import run
 from megacity_sd.scenario import DEFAULT_SCENARIOS, load_scenario
+from megacity_sd.simulate import run
 
 from .conftest import cached_run
 

@@ -224,7 +224,11 @@ def load_config(path: str | Path | None = None, *, mdl_path: str | Path = MODEL_
         not in the model, bounds outside the model's range or empty, a city
         that lists an undeclared series, windows that are reversed or overlap.
     """
-    path = Path(path) if path is not None else CALIBRATION_PATH
+    if path is None:
+        from ..scenario import find_named
+
+        path = find_named("calibration") or CALIBRATION_PATH  # the working folder's scenarios/ first
+    path = Path(path)
     raw = read_yaml_mapping(path, "with keys windows, optimiser, series, cities")
     try:
         spec = _ConfigFile.model_validate(raw)

@@ -16,8 +16,8 @@ import yaml
 from ..errors import UserInputError
 from ..io import write_atomic
 from ..model import MODEL_PATH, canonical, check_constant, model_doc
-from ..run import run_one
-from ..scenario import CALIBRATED_DIR, load_scenario
+from ..scenario import USER_SCENARIO_DIR, load_scenario
+from ..simulate import run_one
 from .config import CalibrationConfig, ParameterSpec, _err, load_config, observations
 from .statistics import fit_table, weighted_residuals
 
@@ -340,7 +340,7 @@ def parameter_table(result: CalibrationResult) -> pd.DataFrame:
     return out
 
 
-def write_calibrated(result: CalibrationResult, folder: str | Path = CALIBRATED_DIR) -> Path:
+def write_calibrated(result: CalibrationResult, folder: str | Path = USER_SCENARIO_DIR / "calibrated") -> Path:
     """Write the calibrated parameter set that ``megacity-sd run`` applies after the city file.
 
     The file is ``<folder>/<city>.yaml`` (``scenarios/calibrated/`` by

@@ -45,7 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The subcommand's parser (its ``func`` default is :func:`cmd_calibrate`).
     """
-    from ..scenario import CALIBRATED_DIR, DEFAULT_CITY
+    from ..scenario import DEFAULT_CITY, USER_SCENARIO_DIR
 
     c = subparsers.add_parser(
         "calibrate", help="estimate a city's parameters from its 2005-2019 history; write fit.csv, figures "
@@ -63,9 +63,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--starts", type=int, default=None,
                    help="starting points of the optimiser (default: the configuration's, 8)")
     c.add_argument("--seed", type=int, default=None, help="seed of the starting points (default: the configuration's)")
-    c.add_argument("--calibrated-dir", default=str(CALIBRATED_DIR), metavar="DIR",
-                   help="where the calibrated parameter sets go (default: scenarios/calibrated, which "
-                        "'megacity-sd run' reads)")
+    c.add_argument("--calibrated-dir", default=str(USER_SCENARIO_DIR / "calibrated"), metavar="DIR",
+                   help="where the calibrated parameter sets go (default: scenarios/calibrated in the working "
+                        "folder, which 'megacity-sd run' run there reads first; never the installed package)")
     c.add_argument("--no-write", action="store_true",
                    help="do not write the calibrated parameter sets (fit.csv and figures only)")
     c.set_defaults(func=cmd_calibrate)

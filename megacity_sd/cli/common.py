@@ -59,7 +59,7 @@ def _dpi(text: str) -> int:
 
 def add_engine_arg(parser, *, what: str = "simulation engine") -> None:
     """Declare ``--engine``: ``fast`` by default, the accelerated PySD path that equals PySD to 1e-12."""
-    from ..run import DEFAULT_ENGINE, ENGINES
+    from ..simulate import DEFAULT_ENGINE, ENGINES
 
     parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                         help=f"{what}: fast (default; PySD's translation compiled to one loop, equal to PySD), "

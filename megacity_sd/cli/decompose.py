@@ -160,7 +160,7 @@ def _compute(args, plan) -> list:
     if plan["mode"] == "history":
         return [decompose_history(args.city, args.start, args.end, breakdown=plan["breakdown"], form=args.form)
                 for _ in plan["pollutants"]]
-    from ..run import run
+    from ..simulate import run
 
     scen = plan["scenario"]
     print(f"megacity-sd decompose: running {scen.city} / {scen.name}"

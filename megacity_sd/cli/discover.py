@@ -259,8 +259,8 @@ def cmd_seek(args) -> int:
     from ..discover import lever_by_name, levers
     from ..io import write_csv_atomic, write_text_atomic
     from ..robust import least_effort, model_margins, scenario_yaml
-    from ..run import run
     from ..scenario import list_cities, load_scenario
+    from ..simulate import run
     from ..targets import evaluate
 
     base, targets = _setup(args)

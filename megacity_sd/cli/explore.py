@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import signal
 import sys
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def cmd_explore(args) -> int:
 
         raise UserInputError(f"--city {args.city}: unknown city{suggest(args.city, list_cities())}; allowed: "
                              f"{', '.join(list_cities())}")
+    if hasattr(signal, "SIGPIPE"):  # a closed tab must end its connection, not the server (console_main set SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     print("megacity-sd explore: loading the model...", flush=True)
     try:
         server = make_server(args.host, args.port, city=args.city, verbose=args.verbose)
@@ -111,7 +114,8 @@ def cmd_explore(args) -> int:
 
 def cmd_report(args) -> int:
     """``megacity-sd report``: write the self-contained HTML report."""
-    from ..report import write_report
+    from ..io import write_text_atomic
+    from ..report import build_report
     from ..scenario import DEFAULT_SCENARIOS
     from .common import check_output_folder, load_scenarios
 
@@ -126,6 +130,8 @@ def cmd_report(args) -> int:
     scenarios = load_scenarios(args.scenario or list(DEFAULT_SCENARIOS), [args.city])
     names = [s.name for s in scenarios]
     print(f"megacity-sd report: {scenarios[0].city}; {', '.join(names)}; engine {args.engine}", flush=True)
-    path = write_report(scenarios, out, engine=args.engine, year=args.year)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained: open it in any browser, or email it)")
+    html = build_report(scenarios, engine=args.engine, year=args.year)
+    path = write_text_atomic(html, out)  # lands when the command ends (staged_outputs)
+    size = len(html.encode("utf-8")) / 1e6
+    print(f"wrote {path} ({size:.1f} MB, self-contained: open it in any browser, or email it)")
     return 0

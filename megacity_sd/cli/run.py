@@ -44,8 +44,8 @@ def wide_results(long):
 
 def cmd_run(args) -> int:
     from ..indicators import against_baseline, evaluate, summary
-    from ..run import run_long
     from ..scenario import DEFAULT_SCENARIOS
+    from ..simulate import run_long
 
     names = args.scenario or list(DEFAULT_SCENARIOS)
     # validate everything before running anything, so bad input leaves nothing behind
@@ -109,7 +109,7 @@ def _print_summary(table) -> None:
 def cmd_compare(args) -> int:
     """``megacity-sd compare``: cities side by side, totals, per capita and per GDP, one figure."""
     from ..compare import compare_series, compare_table, plot_compare
-    from ..run import run_long
+    from ..simulate import run_long
 
     scenarios = load_scenarios(args.scenario or ["baseline"], cities_of(args.city or ["all"]), add_baseline=False)
     cities = list(dict.fromkeys(s.city for s in scenarios))
@@ -148,16 +148,16 @@ def cmd_compare(args) -> int:
 
 def cmd_scenarios(args) -> int:
     from ..model import model_doc
-    from ..scenario import CITY_DIR, SCENARIO_DIR, list_cities, list_scenarios, read_scenario_file
+    from ..scenario import find_named, list_cities, list_scenarios, read_scenario_file
 
     print("Scenarios (scenarios/*.yaml):")
     for name in list_scenarios():
-        spec = read_scenario_file(SCENARIO_DIR / f"{name}.yaml")
+        spec = read_scenario_file(find_named(name))
         ext = spec.extends if spec.extends else "-"
         print(f"  {name:<18} {spec.title or '':<52} extends: {ext}; overrides {len(spec.constants)} constant(s)")
     print("\nCities (scenarios/cities/*.yaml):")
     for name in list_cities():
-        spec = read_scenario_file(CITY_DIR / f"{name}.yaml")
+        spec = read_scenario_file(find_named(name, "cities"))
         print(f"  {name:<18} overrides {len(spec.constants)} constant(s)")
     doc = model_doc()
     if args.all:

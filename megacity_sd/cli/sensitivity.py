@@ -62,8 +62,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _options(args):
-    from ..run import ENGINES
     from ..sensitivity import RunOptions
+    from ..simulate import ENGINES
 
     if args.engine not in ENGINES:
         raise UserInputError(f"--engine {args.engine!r}: unknown; allowed: {', '.join(ENGINES)}")
@@ -206,7 +206,7 @@ def write_figures(method: str, tables, out_dir: str | Path, *, scenarios) -> lis
             fig.suptitle(f"{scen.city} / {scen.name}: Sobol indices by year (first order S1, total ST)")
             written.append(savefig_atomic(fig, out_dir / f"{stem}_sobol_years.png"))
         if method == "mc":
-            from ..run import run
+            from ..simulate import run
 
             bands = tables["mc"]
             nominal = {s.name: run(s) for s in scenarios}  # the central run of each scenario

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from .common import add_engine_arg, add_output_args
-from .gtwr import LOCAL_METHODS, add_gtwr_arguments, cmd_fit_local
+from .gtwr import BUILTIN_PANEL, LOCAL_METHODS, add_gtwr_arguments, cmd_fit_local
 
 # The choices of megacity_sd.stirpat (METHODS, COV_TYPES), written here so that building the parser does not
 # import statsmodels (a second per command); tests/test_stirpat.py checks they agree.
@@ -24,8 +24,13 @@ __all__ = ["add_parser", "cmd_stirpat_fit", "cmd_stirpat_crosscheck", "cmd_stirp
 
 
 def _read_table(path: str):
+    """A user's CSV table, or the shipped provincial panel for ``--data province_panel`` (as for GTWR)."""
     from ..io import read_csv_table
 
+    if str(path) == BUILTIN_PANEL and not Path(path).exists():
+        from ..stirpat import load_province_panel
+
+        return load_province_panel(years=(2000, 2017))
     return read_csv_table(path)
 
 
@@ -181,7 +186,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="stirpat_command", required=True, metavar="{fit,crosscheck,literature}")
 
     f = sub.add_parser("fit", help="fit ln I = a + b ln P + c ln A + d ln T ... on a table; write stirpat.csv")
-    f.add_argument("--data", required=True, help="CSV table, one row per entity and year")
+    f.add_argument("--data", required=True, help="CSV table, one row per entity and year, or province_panel "
+                   "(the shipped provincial panel, 2000-2017)")
     f.add_argument("--dependent", required=True, help="column of the impact, e.g. co2")
     f.add_argument("--drivers", required=True,
                    help="comma-separated driver columns (logs are taken), e.g. population,gdp_per_capita,"

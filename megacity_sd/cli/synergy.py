@@ -252,8 +252,8 @@ def cmd_synergy(args) -> int:
                       f"{start} and {end}; its rows are empty (see the 'note' column)")
     else:
         not_with(args, ("measure",), "allowed only with --table")
-        from ..run import run_long
         from ..scenario import DEFAULT_CITY, DEFAULT_SCENARIOS, load_scenario
+        from ..simulate import run_long
 
         extra = sorted(set(weights["pollutant"]) - set(POLLUTANTS))
         if extra:

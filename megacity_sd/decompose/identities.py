@@ -259,7 +259,7 @@ def model_identity(wide: pd.DataFrame, constants: dict[str, float] | None = None
     Parameters
     ----------
     wide : pandas.DataFrame
-        A run (:func:`megacity_sd.run.run`): years x model variables.
+        A run (:func:`megacity_sd.simulate.run`): years x model variables.
     constants : dict of str to float, optional
         The run's constant overrides (``Scenario.constants``); the model's
         defaults otherwise. The emission factors are constants.

@@ -1,6 +1,6 @@
 """The three engines behind one interface: one parameter set, or a batch of them.
 
-Every simulation of the package starts here, through :func:`megacity_sd.run.run`
+Every simulation of the package starts here, through :func:`megacity_sd.simulate.run`
 (one scenario) or :mod:`megacity_sd.ensemble` (batches, in this process or in
 worker processes):
 

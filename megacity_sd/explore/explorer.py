@@ -161,7 +161,7 @@ class Explorer:
     # -- model runs
     def _simulate(self, constants: Mapping[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One run of the fast engine (:func:`megacity_sd.engines.run_series`) for the explorer's variables."""
-        from ..run import run_series
+        from ..simulate import run_series
 
         years, series = run_series("fast", constants, self.columns, mdl_path=self.mdl_path)
         self.stats["runs"] += 1
@@ -179,7 +179,7 @@ class Explorer:
         if self._meta is not None:
             return self._meta
         from ..io import read_yaml_mapping
-        from ..scenario import CITY_DIR, SCENARIO_DIR
+        from ..scenario import find_named
 
         def title_of(path: Path) -> tuple[str, str]:
             try:
@@ -190,9 +190,9 @@ class Explorer:
 
         presets = []
         for name in list_scenarios():
-            title, desc = title_of(SCENARIO_DIR / f"{name}.yaml")
+            title, desc = title_of(find_named(name))
             presets.append({"name": name, "title": title, "description": desc})
-        cities = [{"name": c, "title": title_of(CITY_DIR / f"{c}.yaml")[0]} for c in list_cities()]
+        cities = [{"name": c, "title": title_of(find_named(c, "cities"))[0]} for c in list_cities()]
         order = list(dict.fromkeys(v.sector for v in self.doc.values()))
         sectors: dict[str, dict] = {}
         for fam in sorted(self.families, key=lambda f: order.index(f["sector"]) if f["sector"] in order else 99):
@@ -458,7 +458,7 @@ class Explorer:
         """The setting's results and the baseline's, as the long table of ``results.csv``."""
         import pandas as pd
 
-        from ..run import run, to_long
+        from ..simulate import run, to_long
 
         req, city, preset, changed, current = self._export_setting(body)
         base = self._preset(city, "baseline")

@@ -28,6 +28,8 @@ _STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/index.html": ("ind
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
+IDLE_TIMEOUT = 30.0
+
 
 _SECURITY = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' "
              "'unsafe-inline'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
@@ -43,6 +45,7 @@ _POST = {"/api/preset": ("preset", "json"), "/api/upload": ("upload", "json"), "
 class _Handler(BaseHTTPRequestHandler):
     server_version = "megacity-sd-explore"
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT  # seconds a connection may stay silent (a half-sent request, an idle keep-alive)
     server: ExploreServer
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
@@ -185,6 +188,17 @@ class ExploreServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.loopback_only = address[0] in _LOOPBACK or address[0].startswith("127.")
         super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address):
+        """A dropped or timed-out connection ends that connection only, silently; other faults in one line."""
+        import sys
+
+        err = sys.exc_info()[1]
+        if isinstance(err, (ConnectionError, TimeoutError)):
+            return
+        if self.verbose or err is not None:
+            sys.stderr.write(f"megacity-sd explore: request from {client_address[0]} failed: "
+                             f"{type(err).__name__}: {str(err)[:200]}\n")
 
     @property
     def url(self) -> str:

@@ -44,7 +44,7 @@ def knockouts(constants: Mapping[str, float] | None = None, *, engine: str = "py
         change, change_pct``.
     """
     from ..indicators import INDICATORS
-    from ..run import run
+    from ..simulate import run
 
     by_name = {i.name: i for i in INDICATORS}
     unknown = [n for n in indicators if n not in by_name]

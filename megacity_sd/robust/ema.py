@@ -65,7 +65,7 @@ class ModelFunction:
 
     def batch(self, params: pd.DataFrame) -> dict[str, np.ndarray]:
         """Outcomes of every row of ``params`` (model constants), one vectorised run."""
-        from ..run import run_batch
+        from ..simulate import run_batch
 
         variables = series_variables(self.indicators + (self.targets.indicators if self.targets else []))
         with warnings.catch_warnings():

@@ -78,7 +78,7 @@ def model_margins(targets: TargetSet, base: dict[str, float], all_levers: Sequen
         ``f(values)`` with ``values`` of shape ``(S, levers)`` (lever values)
         returning ``(S, targets)`` margins.
     """
-    from ..run import run_batch, run_series
+    from ..simulate import run_batch, run_series
 
     names = [lv.name for lv in all_levers]
     variables = targets.variables()

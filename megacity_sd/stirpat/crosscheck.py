@@ -130,8 +130,8 @@ def model_panel(city: str = "shanghai", scenarios: Sequence[str] | None = None, 
     UserInputError
         Unknown city or scenario (from :func:`megacity_sd.scenario.load_scenario`).
     """
-    from ..run import run, run_batch
     from ..scenario import load_scenario
+    from ..simulate import run, run_batch
 
     names = list(scenarios or STIRPAT_SCENARIOS)
     loaded = [load_scenario(s, city=city) for s in names]
@@ -200,8 +200,8 @@ def perturbation_elasticities(city: str = "shanghai", n_members: int = 40, seed:
         co-movements), ``n`` (member-years).
     """
     from ..model import canonical, model_doc
-    from ..run import run_batch
     from ..scenario import load_scenario
+    from ..simulate import run_batch
 
     doc = model_doc()
     scen = load_scenario("baseline", city=city)
@@ -336,7 +336,7 @@ def project_co2(fit: StirpatFit, runs: Mapping[str, pd.DataFrame], *, label: str
     fit : StirpatFit
         A fit whose drivers are in :data:`MODEL_VARIABLES` (no squared terms).
     runs : mapping of str to pandas.DataFrame
-        Scenario -> model run (:func:`megacity_sd.run.run`).
+        Scenario -> model run (:func:`megacity_sd.simulate.run`).
     label : str
         Name of the projection in the output.
 
