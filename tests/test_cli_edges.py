@@ -377,3 +377,11 @@ def test_a_command_that_fails_after_its_tables_writes_nothing(tmp_path, monkeypa
         main(["run", "--scenario", "baseline", "--out", str(out), "--figures", str(figs)])
     assert not out.exists() and not figs.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stirpat_fit_refuses_infinite_values(tmp_path, capsys):
+    f = tmp_path / "inf.csv"
+    f.write_text("city,year,co2,population,gdp_per_capita\na,2000,1,2,3\na,2001,inf,3,4\nb,2000,2,5,6\n"
+                 "b,2001,3,6,8\n", encoding="utf-8")
+    _bad(capsys, ["stirpat", "fit", "--data", str(f), "--dependent", "co2", "--drivers", "population,gdp_per_capita",
+                  "--entity", "city", "--out", str(tmp_path / "o")], ["column 'co2'", "infinite", "allowed"], tmp_path)

@@ -18,7 +18,7 @@ REF = Path(__file__).parent / "reference" / "shanghai_key_outputs.csv"
 VARIABLES = ["CO2 emissions", "scope 2 CO2", "CO2 scope 1 and 2", "SO2 emissions", "NOx emissions",
              "primary PM25 emissions", "PM25", "Population", "GDP", "total final energy", "NEV cars",
              "green floor area", "electricity price per kWh"]
-SCENARIOS = ["baseline", "combined", "end_of_pipe"]
+SCENARIOS = ["baseline", "combined", "end_of_pipe", "neutrality", "city_plans"]  # together they set every lever
 YEARS = list(range(2005, 2061, 5))
 
 

@@ -210,6 +210,11 @@ def numeric_frame(data: pd.DataFrame, columns: Sequence[str], numeric: Sequence[
 def check_logged(frame: pd.DataFrame, dependent: str, drivers: Sequence[str], source: str) -> None:
     """The columns whose logs are taken: every value > 0, and each driver varying (else one-line errors)."""
     for col in [dependent, *drivers]:
+        inf = ~np.isfinite(frame[col])
+        if inf.any():
+            row = inf.idxmax()
+            _fail(source, f"column '{col}' has {int(inf.sum())} infinite value(s) (first {frame.at[row, col]:g} at "
+                  f"data row {row}); allowed: finite numbers > 0")
         bad = frame[col] <= 0
         if bad.any():
             row = bad.idxmax()
