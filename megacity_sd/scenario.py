@@ -41,6 +41,7 @@ __all__ = [
     "USER_SCENARIO_DIR",
     "scenario_folders",
     "find_named",
+    "list_named",
     "DEFAULT_CITY",
     "DEFAULT_SCENARIOS",
     "Scenario",
@@ -162,18 +163,19 @@ def find_named(name: str, sub: str = "") -> Path | None:
     return None
 
 
-def _names(sub: str = "") -> list[str]:
+def list_named(sub: str = "") -> list[str]:
+    """Names of the YAML files in ``scenarios/<sub>`` over every one of :func:`scenario_folders`, sorted."""
     return sorted({p.stem for folder in scenario_folders(sub) for p in folder.glob("*.yaml")})
 
 
 def list_scenarios() -> list[str]:
     """Names of the scenario files (the working folder's ``scenarios/`` and the project's)."""
-    return [n for n in _names() if n not in NOT_SCENARIOS]
+    return [n for n in list_named() if n not in NOT_SCENARIOS]
 
 
 def list_cities() -> list[str]:
     """Names of the city files (the working folder's ``scenarios/cities/`` and the project's)."""
-    return _names("cities")
+    return list_named("cities")
 
 
 def read_scenario_file(path: str | Path) -> ScenarioFile:

@@ -310,9 +310,9 @@ _KEYS = "name, title, city, description, targets (a list of: name, condition, so
 
 def list_targets() -> list[str]:
     """Names of the target files in ``scenarios/targets/`` (the working folder's, then the project's)."""
-    from .scenario import scenario_folders
+    from .scenario import list_named
 
-    return sorted({p.stem for folder in scenario_folders("targets") for p in folder.glob("*.yaml")})
+    return list_named("targets")
 
 
 def _path(ref: str | Path) -> Path:

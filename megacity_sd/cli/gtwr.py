@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-__all__ = ["LOCAL_METHODS", "BUILTIN_PANEL", "add_gtwr_arguments", "cmd_fit_local"]
+__all__ = ["LOCAL_METHODS", "BUILTIN_PANEL", "add_gtwr_arguments", "cmd_fit_local", "read_data"]
 
 #: Written here so that building the parser does not import the fitting packages.
 LOCAL_METHODS = ("gtwr", "gwr")
@@ -102,19 +102,28 @@ def _columns(text: str) -> list[str]:
     return [c.strip() for c in str(text).split(",") if c.strip()]
 
 
+def _is_builtin(path) -> bool:
+    return str(path) == BUILTIN_PANEL and not Path(path).exists()
+
+
+def read_data(path):
+    """A user's CSV table, or the shipped provincial panel (2000-2017) for ``--data province_panel``."""
+    from ..io import read_csv_table
+
+    if _is_builtin(path):
+        from ..stirpat import load_province_panel
+
+        return load_province_panel(years=(2000, 2017))
+    return read_csv_table(path)
+
+
 def _load(args):
     """The data table with coordinates, and the name used in messages."""
     from ..errors import UserInputError
     from ..io import read_csv_table
 
-    name = args.data
-    if str(args.data) == BUILTIN_PANEL and not Path(args.data).exists():
-        from ..stirpat import load_province_panel
-
-        data = load_province_panel(years=(2000, 2017))
-        name = "megacity_sd/data/province_panel.csv"
-    else:
-        data = read_csv_table(args.data)
+    data = read_data(args.data)
+    name = "megacity_sd/data/province_panel.csv" if _is_builtin(args.data) else args.data
     coords = getattr(args, "coords", None)
     if coords:
         if str(coords) == BUILTIN_COORDS and not Path(coords).exists():

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from .common import add_engine_arg, add_output_args
-from .gtwr import BUILTIN_PANEL, LOCAL_METHODS, add_gtwr_arguments, cmd_fit_local
+from .gtwr import LOCAL_METHODS, add_gtwr_arguments, cmd_fit_local, read_data
 
 # The choices of megacity_sd.stirpat (METHODS, COV_TYPES), written here so that building the parser does not
 # import statsmodels (a second per command); tests/test_stirpat.py checks they agree.
@@ -21,17 +21,6 @@ METHODS = ("ols", "ridge")
 COV_TYPES = ("nonrobust", "HC1", "cluster", "hac-panel")
 
 __all__ = ["add_parser", "cmd_stirpat_fit", "cmd_stirpat_crosscheck", "cmd_stirpat_literature"]
-
-
-def _read_table(path: str):
-    """A user's CSV table, or the shipped provincial panel for ``--data province_panel`` (as for GTWR)."""
-    from ..io import read_csv_table
-
-    if str(path) == BUILTIN_PANEL and not Path(path).exists():
-        from ..stirpat import load_province_panel
-
-        return load_province_panel(years=(2000, 2017))
-    return read_csv_table(path)
 
 
 def _columns(text: str) -> list[str]:
@@ -46,7 +35,7 @@ def cmd_stirpat_fit(args) -> int:
     from ..io import write_csv_atomic
     from ..stirpat import fit_stirpat
 
-    data = _read_table(args.data)
+    data = read_data(args.data)
     drivers = _columns(args.drivers)
     if not drivers:
         raise UserInputError(f"{args.data}: --drivers is empty; allowed: comma-separated column names")

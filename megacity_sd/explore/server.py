@@ -194,9 +194,7 @@ class ExploreServer(ThreadingHTTPServer):
         import sys
 
         err = sys.exc_info()[1]
-        if isinstance(err, (ConnectionError, TimeoutError)):
-            return
-        if self.verbose or err is not None:
+        if not isinstance(err, (ConnectionError, TimeoutError)):
             sys.stderr.write(f"megacity-sd explore: request from {client_address[0]} failed: "
                              f"{type(err).__name__}: {str(err)[:200]}\n")
 
