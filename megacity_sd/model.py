@@ -32,6 +32,7 @@ __all__ = [
     "canonical",
     "equation_groups",
     "model_doc",
+    "model_years",
     "load_pysd",
     "load_simlin",
     "translated_path",
@@ -445,3 +446,15 @@ def load_simlin(mdl_path: str | Path = MODEL_PATH):
     import simlin
 
     return simlin.load(str(mdl_path))
+
+
+def model_years(mdl_path: str | Path = MODEL_PATH) -> tuple[int, int]:
+    """The run's first and last year: the model's ``INITIAL TIME`` and ``FINAL TIME`` (the one declaration).
+
+    Returns
+    -------
+    tuple of int
+        ``(first, last)``, e.g. ``(2005, 2060)``.
+    """
+    doc = model_doc(Path(mdl_path))
+    return int(doc["initial_time"].value), int(doc["final_time"].value)

@@ -9,9 +9,8 @@ source. The page loads nothing: no script, no style sheet, no font and no
 image comes from outside it, and it links to nothing outside itself (sources
 that cite a web page are quoted as text).
 
-:func:`check_plan_targets` compares a run with the targets of
-``megacity_sd/data/plan_targets.csv``; the explorer (:mod:`megacity_sd.explore`)
-uses it too.
+Plan targets are the city's target file (:func:`megacity_sd.targets.plan_targets`),
+evaluated by :func:`megacity_sd.targets.check`, as in the explorer and ``discover``.
 """
 
 from __future__ import annotations
@@ -21,198 +20,25 @@ import hashlib
 import html
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .data import DATA_DIR
 from .io import write_text_atomic
 from .model import MODEL_PATH, canonical, model_doc
 from .scenario import Scenario
 
 __all__ = [
-    "PLAN_TARGETS_PATH",
-    "PLAN_METRICS",
-    "PlanMetric",
-    "plan_targets",
-    "check_plan_targets",
     "scenario_settings",
     "parameter_table",
     "build_report",
     "write_report",
 ]
 
-PLAN_TARGETS_PATH = DATA_DIR / "plan_targets.csv"
-#: Province of the cities that are not province-level municipalities: a provincial target is shown
-#: for them as a reference (Shenzhen has no plan of its own in the data and takes Guangdong's).
-PROVINCE = {"guangzhou": "Guangdong", "shenzhen": "Guangdong"}
 WHO_PM25 = 5.0  # microgram/m3, WHO 2021 air quality guideline, annual mean
 NATIONAL_PM25 = 35.0  # microgram/m3, GB 3095-2012 Grade II, annual mean
-
-
-def _at(series: Mapping[str, np.ndarray], years: np.ndarray, var: str, year: int) -> float:
-    hit = np.flatnonzero(years == year)
-    return float(series[var][hit[0]]) if hit.size else float("nan")
-
-
-def _cut_since(var: str, ref: int) -> Callable:
-    """Percent cut of ``var`` in the target year against ``ref`` (positive = lower)."""
-    def value(series, years, year):
-        before = _at(series, years, var, ref)
-        return 100.0 * (1.0 - _at(series, years, var, year) / before) if before else float("nan")
-    return value
-
-
-def _share(num: str, den: str | None = None, scale: float = 100.0) -> Callable:
-    def value(series, years, year):
-        top = _at(series, years, num, year)
-        if den is None:
-            return scale * top
-        bottom = _at(series, years, den, year)
-        return scale * top / bottom if bottom else float("nan")
-    return value
-
-
-@dataclass(frozen=True)
-class PlanMetric:
-    """How a plan target is read from a model run.
-
-    Attributes
-    ----------
-    variables : tuple of str
-        Model variables the value is computed from.
-    label : str
-        What the model value is, with its unit.
-    sense : str
-        ``">="``: the target is a floor (met when the model value is at least
-        the target); ``"<="``: a cap.
-    note : str
-        How the model's quantity differs from the plan's, where it does.
-    value : callable
-        ``value(series, years, year)`` -> float in the target's unit.
-    """
-
-    variables: tuple[str, ...]
-    label: str
-    sense: str
-    note: str
-    value: Callable
-
-
-#: The plan variables of ``plan_targets.csv`` that a run can be checked against. A target whose
-#: variable is not here is listed as "not checked" with the reason.
-PLAN_METRICS: dict[str, PlanMetric] = {
-    "energy_intensity_reduction_vs_2020": PlanMetric(
-        ("energy intensity of GDP",), "cut of final energy per unit of GDP since 2020, %", ">=",
-        "model: final energy over GDP at constant 2005 prices", _cut_since("energy intensity of GDP", 2020)),
-    "co2_intensity_reduction_vs_2005": PlanMetric(
-        ("carbon intensity of GDP",), "cut of CO2 (scope 1+2) per unit of GDP since 2005, %", ">=",
-        "model: scope 1+2 CO2 over GDP at constant 2005 prices", _cut_since("carbon intensity of GDP", 2005)),
-    "non_fossil_share_of_energy_consumption": PlanMetric(
-        ("non fossil share of energy",), "non-fossil share of primary energy, %", ">=",
-        "model: local PV, dedicated clean imports, green hydrogen and clean transport fuels at calorific value; "
-        "grid imports count as fossil (official statistics count their non-fossil part, at coal equivalent)",
-        _share("non fossil share of energy")),
-    "renewable_share_of_energy_consumption": PlanMetric(
-        ("non fossil share of energy",), "non-fossil share of primary energy, %", ">=",
-        "proxy: the model's non-fossil share (dedicated clean imports counted as renewable, grid imports as "
-        "fossil), electricity at calorific value",
-        _share("non fossil share of energy")),
-    "pm25_annual_mean_cap": PlanMetric(
-        ("PM25",), "annual mean PM2.5, ug/m3", "<=", "", _share("PM25", scale=1.0)),
-    "bev_share_of_new_private_vehicle_purchases": PlanMetric(
-        ("NEV share of sales",), "new-energy share of new car sales, %", ">=",
-        "proxy: all new-energy cars (battery-electric and plug-in) among all new cars, not only private ones",
-        _share("NEV share of sales")),
-    "coal_share_of_primary_energy_cap": PlanMetric(
-        ("primary coal", "total primary energy"), "coal share of primary energy, %", "<=",
-        "model: imported electricity at calorific value, which makes the coal share higher than the official "
-        "coal-equivalent share", _share("primary coal", "total primary energy")),
-    "renewable_generation_capacity": PlanMetric(
-        ("PV capacity",), "local PV capacity, 10^4 kW", ">=",
-        "proxy: local PV only (the model has no local wind, hydro or biomass capacity)", _share("PV capacity",
-                                                                                               scale=1e-4)),
-}
-
-
-@lru_cache(maxsize=4)
-def _read_targets(path: str) -> pd.DataFrame:
-    return pd.read_csv(path)
-
-
-def plan_targets(city: str, path: str | Path = PLAN_TARGETS_PATH) -> pd.DataFrame:
-    """The published targets that apply to a city: its own, then its province's.
-
-    Parameters
-    ----------
-    city : str
-        City id (``shanghai``...).
-    path : str or Path
-        The targets table (columns ``region, target_year, variable, value,
-        unit, basis, source``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The rows of ``path`` for the city, with a column ``scope``: ``city
-        plan`` or ``provincial plan (NAME)``.
-    """
-    df = _read_targets(str(path)).copy()
-    region = df["region"].astype(str).str.lower()
-    own = df[region == city.lower()].assign(scope="city plan")
-    province = PROVINCE.get(city.lower())
-    prov = df[region == province.lower()].assign(scope=f"provincial plan ({province})") if province else df.iloc[0:0]
-    return pd.concat([own, prov], ignore_index=True)
-
-
-def check_plan_targets(series: Mapping[str, np.ndarray], years, city: str,
-                       path: str | Path = PLAN_TARGETS_PATH) -> list[dict]:
-    """Whether a run meets the city's published plan targets.
-
-    Parameters
-    ----------
-    series : mapping of str to array
-        Model variables of one run (at least those of :data:`PLAN_METRICS`),
-        one value per year of ``years``, in model units.
-    years : array of int
-        The run's years.
-    city : str
-        City id.
-    path : str or Path
-        The targets table.
-
-    Returns
-    -------
-    list of dict
-        One per target: ``scope, region, target_year, variable, target``
-        (value in ``unit``), ``unit, basis, metric`` (what the model value
-        is), ``model`` (the model's value in the target's unit; NaN where not
-        checked), ``sense`` (``>=`` floor, ``<=`` cap), ``status`` (``met``,
-        ``missed`` or ``not checked``), ``note`` and ``source``.
-    """
-    years = np.asarray(years)
-    rows = []
-    for t in plan_targets(city, path).itertuples(index=False):
-        metric = PLAN_METRICS.get(t.variable)
-        row = {"scope": t.scope, "region": t.region, "target_year": int(t.target_year), "variable": t.variable,
-               "target": float(t.value), "unit": t.unit, "basis": t.basis, "source": t.source}
-        if metric is None or int(t.target_year) not in years or any(v not in series for v in metric.variables):
-            why = ("no model metric for this variable" if metric is None else
-                   f"the run has no year {int(t.target_year)}" if int(t.target_year) not in years else
-                   "the run lacks " + ", ".join(v for v in metric.variables if v not in series))
-            rows.append({**row, "metric": "", "model": float("nan"), "sense": "", "status": "not checked",
-                         "note": why})
-            continue
-        value = float(metric.value(series, years, int(t.target_year)))
-        ok = value >= row["target"] if metric.sense == ">=" else value <= row["target"]
-        status = "not checked" if not np.isfinite(value) else "met" if ok else "missed"
-        rows.append({**row, "metric": metric.label, "model": value, "sense": metric.sense, "status": status,
-                     "note": metric.note})
-    return rows
 
 
 # ----------------------------------------------------------------------------- tables
@@ -380,29 +206,30 @@ def _figures(long: pd.DataFrame, syn: pd.DataFrame, workdir: Path, year: int) ->
 
 def _targets_html(long: pd.DataFrame, scenarios: Sequence[Scenario], city: str) -> str:
     """The plan targets table: one row per target, the model's value and met/missed per scenario."""
+    from .targets import check, plan_targets
+
+    plan = plan_targets(city)
     checks = {}
     for s in scenarios:
         sub = long[long["scenario"] == s.name].pivot_table(index="year", columns="variable", values="value")
-        checks[s.name] = check_plan_targets({c: sub[c].to_numpy() for c in sub.columns}, sub.index.to_numpy(), city)
+        checks[s.name] = check(plan, sub.index.to_numpy(), {c: sub[c].to_numpy() for c in sub.columns})
     first = next(iter(checks.values()), [])
-    if not first:
-        return f"<p class='meta'>megacity_sd/data/plan_targets.csv has no target for {_e(city)}.</p>"
-    head = ["plan", "year", "target", "model value"] + [s.name for s in scenarios] + ["note", "source"]
+    head = ["target", "year", "condition", "unit"] + [s.name for s in scenarios] + ["note", "source"]
     rows = []
     for i, t in enumerate(first):
-        cells = [_e(t["scope"]), str(t["target_year"]),
-                 _e(f"{t['variable']} {t['sense']} {t['target']:g} {t['unit']}".replace("  ", " ")),
-                 _e(t["metric"])]
+        cells = [f"<td>{_e(t['name'])}</td>", f"<td>{'' if t['year'] is None else t['year']}</td>",
+                 f"<td class='m'>{_e(t['reads'])}</td>", f"<td>{_e(t['unit'])}</td>"]
         for s in scenarios:
             c = checks[s.name][i]
             cls = {"met": "met", "missed": "missed"}.get(c["status"], "nc")
-            cells.append(f"<td class='n'>{_num(c['model'])} <span class='{cls}'>{_e(c['status'])}</span></td>")
-        cells = [f"<td>{c}</td>" if not c.startswith("<td") else c for c in cells]
-        cells[3] = cells[3].replace("<td>", "<td class='m'>", 1)
+            bound = f" (bound {_num(c['bound'])})" if c["relative"] and np.isfinite(c["bound"]) else ""
+            cells.append(f"<td class='n'>{_num(c['model'])}{bound} <span class='{cls}'>{_e(c['status'])}</span></td>")
         cells += [f"<td class='src'>{_e(t['note'])}</td>", f"<td class='src'>{_e(t['source'])}</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return ("<p class='meta'>Published targets of the city (and of its province, for reference) from "
-            "megacity_sd/data/plan_targets.csv, against the model's value in the target year.</p>"
+    return (f"<p class='meta'>{_e(plan.title)} (target file <code>{_e(plan.name)}</code>, the same that "
+            "<code>discover</code>, <code>seek</code> and <code>robust</code> read), against the model's value; "
+            "the published targets the model cannot read on the plan's definition are listed as not checked, "
+            "with the reason. Figures typed from the plans: megacity_sd/data/plan_targets.csv.</p>"
             "<div class='tw'><table><thead><tr>"
             + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows)
             + "</tbody></table></div>")

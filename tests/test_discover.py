@@ -20,6 +20,7 @@ import pytest
 from megacity_sd.cli.app import main
 from megacity_sd.discover import Lever, box_in_words, levers, prim_boxes
 from megacity_sd.errors import UserInputError
+from megacity_sd.model import canonical, model_doc
 from megacity_sd.robust import least_effort
 from megacity_sd.scenario import load_scenario
 from megacity_sd.targets import list_targets, load_targets, margins, parse_condition
@@ -121,26 +122,77 @@ def test_conditions_parse_into_their_parts():
     assert c.left.reduction == "first_below" and c.constant == 2040
 
 
-def test_margins_agree_with_met_and_peak_year_margin_is_exact():
-    """The margin is <= 0 exactly where the condition is met, for every kind of condition, on random series."""
+def _one(cond: str):
+    from megacity_sd.targets import Target, TargetSet
+
+    return TargetSet("t", "t", [Target(cond, parse_condition(cond))])
+
+
+@pytest.mark.parametrize("cond, pm, want", [
+    ("PM2.5 in 2035 < 25", 25.0, False), ("PM2.5 in 2035 <= 25", 25.0, True),
+    ("PM2.5 in 2035 > 25", 25.0, False), ("PM2.5 in 2035 >= 25", 25.0, True),
+    ("PM2.5 in 2035 < 25", np.nextafter(25.0, 0), True), ("PM2.5 in 2035 > 25", np.nextafter(25.0, 99), True),
+    ("NEV share of car sales in 2025 > 50%", 0.5, False), ("NEV share of car sales in 2025 >= 50%", 0.5, True),
+])
+def test_a_value_exactly_on_a_bound_meets_only_a_non_strict_condition(cond, pm, want):
+    """Strict < and > are strict: on the bound itself only <= and >= are met, in evaluate, margins and check."""
+    from megacity_sd.targets import check, evaluate
+
+    years = np.arange(2005, 2061)
+    series = {"PM25": np.full((1, years.size), pm), "NEV share of sales": np.full((1, years.size), pm)}
+    ts = _one(cond)
+    _, met = evaluate(ts, years, series)
+    assert bool(met.iloc[0, 0]) is want
+    assert bool(margins(ts, years, series)[0, 0] <= 0) == want
+    assert check(ts, years, {k: v[0] for k, v in series.items()})[0]["status"] == ("met" if want else "missed")
+
+
+def test_margins_are_the_relative_shortfall_and_exact_for_peak_years():
+    """Margins computed by hand: (value - bound)/|bound| for caps, (bound - value)/|bound| for floors, and for
+    'peak year <= Y' the later peak over the earlier one, minus 1; on random series, so both signs occur."""
+    rng = np.random.default_rng(3)
+    years = np.arange(2005, 2061)
+    n = 400
+    co2 = 100 * np.exp(np.cumsum(rng.normal(0, 0.1, (n, len(years))), axis=1))
+    gdp = np.exp(np.linspace(0, 2, len(years))) * np.ones((n, 1))
+    pm = rng.uniform(10, 40, (n, len(years)))
+    series = {"CO2 scope 1 and 2": co2 * 1e6, "carbon intensity of GDP": co2 / gdp, "PM25": pm}
+    at = {y: i for i, y in enumerate(years)}
+    ci = 1e4 * co2 / gdp
+    by_hand = {
+        "PM2.5 in 2035 < 25": (pm[:, at[2035]] - 25) / 25,
+        "PM2.5 in 2035 >= 25": (25 - pm[:, at[2035]]) / 25,
+        "CO2 in 2060 <= 99% of CO2 in 2019": (co2[:, at[2060]] - 0.99 * co2[:, at[2019]]) / (0.99 * co2[:, at[2019]]),
+        "CO2 intensity in 2030 >= 0.5 * CO2 intensity in 2005":
+            (0.5 * ci[:, at[2005]] - ci[:, at[2030]]) / (0.5 * ci[:, at[2005]]),
+        "CO2 peak year <= 2030": co2[:, at[2031]:].max(axis=1) / co2[:, at[2020]:at[2031]].max(axis=1) - 1,
+    }
+    for cond, want in by_hand.items():
+        m = margins(_one(cond), years, series)[:, 0]
+        assert 0.1 < (want <= 0).mean() < 0.9, cond  # both met and missed runs
+        np.testing.assert_allclose(m, want, rtol=1e-9, atol=1e-12, err_msg=cond)
+
+
+def test_margins_agree_with_met_on_every_kind_of_condition():
+    """The margin is <= 0 exactly where the condition is met, ties included (flat runs), for year conditions."""
+    from megacity_sd.targets import evaluate
+
     rng = np.random.default_rng(3)
     years = np.arange(2005, 2061)
     n = 400
     co2 = 100 * np.exp(np.cumsum(rng.normal(0, 0.1, (n, len(years))), axis=1))
     co2[:5] = co2[:5, :1]  # flat runs: ties, a peak year at the first maximum
-    gdp = np.exp(np.linspace(0, 2, len(years))) * np.ones((n, 1))
-    pm = rng.uniform(10, 40, (n, len(years)))
-    series = {"CO2 scope 1 and 2": co2 * 1e6, "carbon intensity of GDP": co2 / gdp, "PM25": pm}
-    for cond in ("CO2 peak year <= 2030", "CO2 peak year < 2031", "CO2 peak year > 2040", "PM2.5 in 2035 < 25",
-                 "year CO2 below 50% of 2019 <= 2045", "CO2 in 2060 <= 99% of CO2 in 2019",
-                 "CO2 intensity in 2030 >= 0.2 * CO2 intensity in 2005", "CO2 peak year <= 2060"):
-        from megacity_sd.targets import Target, TargetSet, evaluate
-
-        ts = TargetSet("t", "t", [Target(cond, parse_condition(cond))])
+    series = {"CO2 scope 1 and 2": co2 * 1e6}
+    for cond in ("CO2 peak year <= 2030", "CO2 peak year < 2031", "CO2 peak year > 2040",
+                 "year CO2 below 50% of 2019 <= 2045", "CO2 peak year <= 2060"):
+        ts = _one(cond)
         _, met = evaluate(ts, years, series)
         m = margins(ts, years, series)[:, 0]
         assert ((m <= 0) == met[cond].to_numpy()).all(), cond
         assert 0 < met[cond].mean() < 1 or cond == "CO2 peak year <= 2060", cond
+    # the flat runs peak in 2020, the first year of the projection window
+    _, met = evaluate(_one("CO2 peak year <= 2020"), years, series)
+    assert met.iloc[:5, 0].all()
 
 
 def test_indicators_of_targets_equal_the_run_read_by_hand():
@@ -407,3 +459,47 @@ def test_pareto_front_meets_the_targets_starts_at_the_seeded_least_effort_and_ma
     scen = load_scenario("baseline", city="shanghai")
     wide = run({**scen.constants, **{k: float(row[k]) for k in res.levers}})
     assert float(wide.loc[2060, "CO2 scope 1 and 2"]) / 1e6 == pytest.approx(row["CO2 in 2060"], rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- the lever rule
+
+
+@pytest.mark.parametrize("city", ["shanghai", "tianjin"])
+def test_baseline_level_is_the_lowest_of_the_path_written_by_hand(city):
+    """Independent reference: the baseline path init + (target - init) * clip((t - start) / phase, 0, 1) written
+    here from the model's equations, its lowest value from the lever's start year on, against the model run that
+    megacity_sd.levers reads (the `<lever> baseline path` variable)."""
+    from megacity_sd.levers import baseline_levels
+
+    base = load_scenario("baseline", city=city).constants
+    doc = model_doc()
+
+    def value(name):
+        return base.get(doc[canonical(name)].name, doc[canonical(name)].value)
+
+    lows = baseline_levels(base)
+    assert len(lows) >= 20
+    years = np.arange(2005, 2061)
+    for target, low in lows.items():
+        stem = target[: -len(" target")]
+        init, aim, start, phase = (value(f"{stem} {k}") for k in ("initial value", "baseline target",
+                                                                  "baseline start year", "baseline phase in time"))
+        path = init + (aim - init) * np.clip((years - start) / phase, 0, 1)
+        assert low == pytest.approx(path[years >= value(f"{stem} start year")].min(), rel=1e-9, abs=1e-12), target
+
+
+def test_one_lever_rule_for_scenarios_explorer_and_discover(capsys):
+    """`megacity-sd scenarios` lists, the explorer offers and discover samples the same levers."""
+    from megacity_sd.explore import lever_families as explorer_families
+    from megacity_sd.levers import is_lever, lever_families
+
+    assert main(["scenarios"]) == 0
+    text = capsys.readouterr().out.split("Scenario levers", 1)[1].splitlines()[1:]
+    listed = {line[2:46].strip() for line in text if line.startswith("  ")}
+    names = {v.name for v in model_doc().values() if is_lever(v)}
+    assert listed == names and len(names) >= 60
+    assert explorer_families is lever_families
+    assert {lv["name"] for f in lever_families() for lv in f["levers"]} == names
+    sampled = {lv.name for lv in levers(load_scenario("baseline", city="beijing").constants)}
+    targets = {lv["name"] for f in lever_families() for lv in f["levers"] if lv["role"] == "target"}
+    assert sampled <= targets and len(sampled) >= 20

@@ -103,13 +103,39 @@ def test_fast_engine_agrees_with_simlin():
         assert_allclose(a[v], b[v], rtol=1e-6, atol=0)
 
 
-def test_indicator_matrix_matches_named_indicators():
+def _by_hand(ind, s: pd.Series) -> float:
+    """One indicator computed here with pandas, from its declaration (an independent reference)."""
+    if ind.reduction == "at":
+        return s[ind.start] * ind.scale
+    w = s.loc[(ind.start or s.index.min()):(ind.end or s.index.max())]
+    if ind.reduction == "peak_year":
+        return float(w.idxmax())
+    if ind.reduction == "peak":
+        return w.max() * ind.scale
+    if ind.reduction == "sum":
+        return w.sum() * ind.scale
+    below = w[w <= ind.fraction * s[ind.ref]]
+    return float(below.index[0]) if len(below) else float("nan")
+
+
+def test_indicator_matrix_equals_each_indicator_read_by_hand():
+    """Every named indicator of a run (a city's combined scenario) and of 30 random runs, against pandas."""
     wide = cached_run("combined", "shanghai", "pysd")
-    want = evaluate(to_long(wide, city="shanghai", scenario="combined")).set_index("indicator")["value"]
     years = wide.index.to_numpy()
-    series = {v: wide[v].to_numpy()[None, :] for v in {i.variable for i in INDICATORS}}
-    got = indicator_matrix(years, series, INDICATORS)[0]
-    assert_allclose(got, want[[i.name for i in INDICATORS]].to_numpy(), rtol=1e-12, atol=0)
+    rng = np.random.default_rng(5)
+    variables = sorted({i.variable for i in INDICATORS})
+    runs = [wide[variables]] + [wide[variables] * np.exp(np.cumsum(rng.normal(0, 0.05, (len(years), 1)), axis=0))
+                                for _ in range(30)]
+    series = {v: np.stack([r[v].to_numpy() for r in runs]) for v in variables}
+    got = indicator_matrix(years, series, INDICATORS)
+    kinds = {i.reduction for i in INDICATORS}
+    assert kinds >= {"at", "peak_year", "peak", "sum", "first_below"}, kinds
+    for k, r in enumerate(runs):
+        want = [_by_hand(i, r[i.variable]) for i in INDICATORS]
+        assert_allclose(got[k], want, rtol=1e-12, atol=0, equal_nan=True)
+    # the long table's evaluate gives the same numbers, labelled
+    long = evaluate(to_long(wide, city="shanghai", scenario="combined")).set_index("indicator")["value"]
+    assert_allclose(long[[i.name for i in INDICATORS]].to_numpy(), got[0], rtol=1e-12, atol=0, equal_nan=True)
 
 
 def test_backends_give_the_same_results(tmp_path):

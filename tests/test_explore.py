@@ -227,6 +227,25 @@ def test_cocontrol_points_are_the_synergy_module_s(server):
     assert len(out["cocontrol"]["paths"]["SO2"]) == 2060 - 2025 + 1
 
 
+def test_plan_targets_shown_are_discover_s_verdicts(server):
+    """The explorer's target table is the city's target file evaluated by megacity_sd.targets (as discover does),
+    for the city's setting and its baseline; published targets the model cannot read show as not checked."""
+    from megacity_sd.simulate import run
+    from megacity_sd.targets import evaluate, plan_targets
+
+    for city, preset in (("beijing", "baseline"), ("guangzhou", "city_plans")):
+        status, out, _ = request(server, "POST", "/api/run", {"city": city, "preset": preset})
+        assert status == 200
+        plan = plan_targets(city)
+        for scen, key in ((preset, "status"), ("baseline", "baseline_status")):
+            wide = run(load_scenario(scen, city=city))
+            _, met = evaluate(plan, wide.index.to_numpy(), {v: wide[v].to_numpy()[None, :] for v in plan.variables()})
+            want = ["met" if met.at[0, t.name] else "missed" for t in plan.targets]
+            want += ["not checked"] * len(plan.not_checked)
+            assert [t[key] for t in out["targets"]] == want, (city, scen)
+        assert plan.name in out["plan"]
+
+
 def test_a_failed_run_answers_one_line(server, monkeypatch):
     def boom(constants):
         raise FloatingPointError("overflow in 'GDP'\nsecond line")

@@ -48,9 +48,10 @@ def _base_run(city: str) -> pd.DataFrame:
 
 
 def _levers() -> list[str]:
-    doc = model_doc()
-    return sorted({v.name[: -len(" target")] for v in doc.values() if v.kind == "constant" and v.sector == "Policy"
-                   and v.name.endswith(" target") and " baseline " not in v.name})
+    """Every lever family with a target (megacity_sd.levers, the rule of scenarios, explorer and discover)."""
+    from megacity_sd.levers import lever_families
+
+    return sorted(f["family"] for f in lever_families() if any(lv["role"] == "target" for lv in f["levers"]))
 
 
 def _lever_max(lever: str) -> float:

@@ -115,6 +115,7 @@ def cmd_explore(args) -> int:
 def cmd_report(args) -> int:
     """``megacity-sd report``: write the self-contained HTML report."""
     from ..io import write_text_atomic
+    from ..model import model_years
     from ..report import build_report
     from ..scenario import DEFAULT_SCENARIOS
     from .common import check_output_folder, load_scenarios
@@ -125,8 +126,9 @@ def cmd_report(args) -> int:
     if out.is_dir():
         raise UserInputError(f"--out {args.report_out}: is a folder; allowed: a file name ending in .html")
     check_output_folder(out.parent if str(out.parent) else Path("."), "--out (its folder)")
-    if not 2006 <= args.year <= 2060:
-        raise UserInputError(f"--year {args.year}: out of range; allowed: 2006-2060")
+    first, last = model_years()
+    if not first < args.year <= last:
+        raise UserInputError(f"--year {args.year}: out of range; allowed: {first + 1}-{last}")
     scenarios = load_scenarios(args.scenario or list(DEFAULT_SCENARIOS), [args.city])
     names = [s.name for s in scenarios]
     print(f"megacity-sd report: {scenarios[0].city}; {', '.join(names)}; engine {args.engine}", flush=True)

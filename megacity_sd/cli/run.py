@@ -147,6 +147,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_scenarios(args) -> int:
+    from ..levers import is_lever
     from ..model import model_doc
     from ..scenario import find_named, list_cities, list_scenarios, read_scenario_file
 
@@ -164,8 +165,7 @@ def cmd_scenarios(args) -> int:
         rows = [v for v in doc.values() if v.kind == "constant" and v.sector != "Control"]
         print(f"\nAll {len(rows)} model constants (name | units | [min, max] | default | sector):")
     else:
-        rows = [v for v in doc.values() if v.kind == "constant" and v.sector == "Policy"
-                and not (" baseline " in v.name or v.name.endswith("initial value"))]
+        rows = [v for v in doc.values() if is_lever(v)]
         print("\nScenario levers (name | units | [min, max] | default); each lever has a target, "
               "a start year and a phase-in time. --all lists every constant, with the city baseline paths:")
     for v in rows:

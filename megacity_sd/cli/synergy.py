@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserInputError
+from ..model import model_years
 from .common import add_engine_arg, add_output_args, not_with
 
 __all__ = ["add_parser", "cmd_synergy"]
@@ -120,13 +121,6 @@ def _interaction_spec(args, measures: list[str], *, default: bool) -> tuple[str,
         what = f"measure {missing[0]!r} not among the measures" if missing else "fewer than two --single measures"
         raise UserInputError(f"--combined/--single: {what}; allowed: {', '.join(measures)}")
     return combined, singles
-
-
-def _model_years() -> tuple[int, int]:
-    from ..model import model_doc
-
-    doc = model_doc()
-    return int(doc["initial_time"].value), int(doc["final_time"].value)
 
 
 def _check_years(years, allowed: list[int], what: str, option: str = "--year") -> None:
@@ -259,7 +253,7 @@ def cmd_synergy(args) -> int:
         if extra:
             raise UserInputError(f"{args.weights}: column 'pollutant': {extra[0]!r} is not a model pollutant; "
                                  f"allowed: {', '.join(POLLUTANTS)}")
-        first, last = _model_years()
+        first, last = model_years()
         allowed = list(range(first, last + 1))
         years = years or list(DEFAULT_YEARS)
         _check_years(years, allowed, "the model")

@@ -67,36 +67,30 @@ def levers(base: dict[str, float], *, mdl_path: str | Path = MODEL_PATH) -> list
     Returns
     -------
     list of Lever
-        One per ``<lever> target`` constant of the Policy sector (the rule of
-        ``megacity-sd scenarios``), from the city's baseline level to the
+        One per target of a lever family with a baseline path
+        (:func:`megacity_sd.levers.lever_families`, the rule of ``megacity-sd
+        scenarios`` and the explorer), from the city's baseline level to the
         model's maximum, leaving out a lever whose baseline level is already at
-        its maximum (within 0.1 % of its range). The baseline level is the lowest value of the baseline
-        path from the lever's start year to the end of the run: the model's
-        ``path + MAX(0, target - path) * phase`` then leaves the path exactly
-        as it is at that level (a lever at its baseline level is no policy).
+        its maximum (within 0.1 % of its range). The baseline level is the
+        lowest value of the model's ``<lever> baseline path`` from the lever's
+        start year to the end of the run (:func:`megacity_sd.levers.baseline_levels`,
+        one run): the model's ``path + MAX(0, target - path) * phase`` then
+        leaves the path exactly as it is at that level (a lever at its
+        baseline level is no policy).
     """
+    from ..levers import baseline_levels, lever_families
+
     doc = model_doc(Path(mdl_path))
-    by_key = {canonical(k): float(v) for k, v in base.items()}
-
-    def value(name: str) -> float:
-        return by_key.get(canonical(name), doc[canonical(name)].value)
-
-    final = value("FINAL TIME")
+    lows = baseline_levels(base, mdl_path=mdl_path)
     out = []
-    for v in doc.values():
-        if v.kind != "constant" or v.sector != "Policy" or not v.name.endswith(" target") \
-                or " baseline " in v.name or v.limits is None:
-            continue
-        stem = v.name[: -len(" target")]
-        keys = [f"{stem} {k}" for k in ("initial value", "baseline target", "baseline start year",
-                                         "baseline phase in time", "start year")]
-        if not all(canonical(k) in doc for k in keys):
-            continue
-        init, btarget, bstart, bphase, start = (value(k) for k in keys)
-        path = [init + (btarget - init) * min(1.0, max(0.0, (t - bstart) / bphase)) for t in (start, final)]
-        low = max(min(path), v.limits[0])  # the path is linear between its start and end: its lowest is at an end
-        if v.limits[1] - low > 1e-3 * (v.limits[1] - v.limits[0]):  # else nothing left to strengthen
-            out.append(Lever(v.name, float(low), float(v.limits[1]), v.units))
+    for fam in lever_families(mdl_path):
+        for lv in fam["levers"]:
+            v = doc[canonical(lv["name"])]
+            if lv["role"] != "target" or v.limits is None or v.name not in lows:
+                continue
+            low = max(lows[v.name], v.limits[0])
+            if v.limits[1] - low > 1e-3 * (v.limits[1] - v.limits[0]):  # else nothing left to strengthen
+                out.append(Lever(v.name, float(low), float(v.limits[1]), v.units))
     return out
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserInputError, suggest
-from ..model import MODEL_PATH, canonical, model_doc
+from ..levers import lever_families, path_names, slider_step
+from ..model import MODEL_PATH, canonical, model_doc, model_years
 from ..scenario import DEFAULT_CITY, Scenario, list_cities, list_scenarios, load_scenario
-from .levers import _path_names, _step, check_constants, lever_families
+from .levers import check_constants
 from .requests import (
     _NAME,
     MAX_BODY,
@@ -99,8 +100,8 @@ class Explorer:
 
     def __init__(self, mdl_path: str | Path = MODEL_PATH):
         from ..indicators import INDICATORS
-        from ..report import PLAN_METRICS
         from ..synergy import MODEL_VARIABLES, load_weights
+        from ..targets import plan_targets
 
         self.mdl_path = Path(mdl_path)
         self.doc = model_doc(self.mdl_path)
@@ -109,7 +110,8 @@ class Explorer:
         self.charts = [self._chart_spec(c) for c in CHARTS]
         wanted = [s["var"] for c in self.charts for s in c["series"]]
         wanted += [i.variable for i in INDICATORS] + list(MODEL_VARIABLES.values())
-        wanted += [v for m in PLAN_METRICS.values() for v in m.variables]
+        self._plans = {c: plan_targets(c) for c in list_cities()}
+        wanted += [v for plan in self._plans.values() for v in plan.variables()]
         self.columns = [self.doc[canonical(v)].name for v in dict.fromkeys(wanted) if canonical(v) in self.doc]
         self.weights = load_weights()
         self.stats = {"runs": 0, "superseded": 0}
@@ -154,8 +156,9 @@ class Explorer:
         city = self._city(req.city)
         preset = self._preset(city, req.preset)
         overrides = check_constants(req.constants, mdl_path=self.mdl_path)
-        if not 2006 <= req.year <= 2060:
-            raise UserInputError(f"request: key 'year': {req.year} out of range; allowed: 2006-2060")
+        first, last = model_years(self.mdl_path)
+        if not first < req.year <= last:
+            raise UserInputError(f"request: key 'year': {req.year} out of range; allowed: {first + 1}-{last}")
         return city, preset, overrides, {**preset.constants, **overrides}
 
     # -- model runs
@@ -201,6 +204,7 @@ class Explorer:
             sec["families"].append(fam)
         self._meta = {
             "cities": cities, "default_city": DEFAULT_CITY, "presets": presets,
+            "last_year": model_years(self.mdl_path)[1],
             "sectors": list(sectors.values()), "charts": self.charts,
             "table_indicators": list(TABLE_INDICATORS),
             "limits": {"max_body": MAX_BODY, "max_upload_body": MAX_UPLOAD_BODY},
@@ -220,7 +224,7 @@ class Explorer:
         for p in unc.parameters:
             rows.append({"name": p.name, "lower": p.lower, "upper": p.upper, "nominal": p.nominal,
                          "units": p.units, "source": p.source, "distribution": p.distribution,
-                         "step": _step(p.lower, p.upper, p.units) if p.upper > p.lower else 1.0,
+                         "step": slider_step(p.lower, p.upper, p.units) if p.upper > p.lower else 1.0,
                          "comment": self.doc[canonical(p.name)].comment})
         return rows, ""
 
@@ -237,7 +241,7 @@ class Explorer:
                  if k not in values and k not in unc_names and base.constants.get(k, default.get(k)) != v}
         paths = {}
         for fam in self.families:
-            names = _path_names(fam["family"])
+            names = path_names(fam["family"])
             if all(canonical(n) in self.doc for n in names.values()):
                 vals = {r: scen.constants.get(self.doc[canonical(n)].name, default[self.doc[canonical(n)].name])
                         for r, n in names.items()}
@@ -323,7 +327,7 @@ class Explorer:
 
     def _results(self, city: str, years, series, base, year: int) -> dict:
         from ..indicators import INDICATORS, indicator_matrix
-        from ..report import check_plan_targets
+        from ..targets import check
 
         fixed = self._base_results(city, years, base)
         charts = {}
@@ -333,17 +337,18 @@ class Explorer:
         now = indicator_matrix(years, series, INDICATORS)[0]
         indicators = [{"name": i.name, "unit": i.unit, "value": _num(a), "baseline": b}
                       for i, a, b in zip(INDICATORS, now, fixed["indicators"], strict=True)]
-        targets = check_plan_targets(series, years, city)
+        targets = check(self._plan(city), years, series)
         for t, b in zip(targets, fixed["targets"], strict=True):
-            t["model"], t["baseline"], t["baseline_status"] = _num(t["model"]), _num(b["model"]), b["status"]
+            t.update(model=_num(t["model"]), bound=_num(t["bound"]), margin=_num(t["margin"]),
+                     baseline=_num(b["model"]), baseline_bound=_num(b["bound"]), baseline_status=b["status"])
         return {"years": [int(y) for y in years], "charts": charts, "history": self._history(city),
                 "indicators": indicators, "cocontrol": self._cocontrol(city, years, series, base, year),
-                "targets": targets}
+                "targets": targets, "plan": f"{self._plan(city).title} (target file {self._plan(city).name})"}
 
     def _base_results(self, city: str, years, base) -> dict:
         """What the page shows of the city's baseline run (cached per city)."""
         from ..indicators import INDICATORS, indicator_matrix
-        from ..report import check_plan_targets
+        from ..targets import check
 
         with self._lock:
             hit = self._base_out.get(city)
@@ -351,10 +356,18 @@ class Explorer:
             hit = {"charts": {c["id"]: [_finite(base[s["var"]] * s["scale"]) for s in c["series"]]
                               for c in self.charts},
                    "indicators": [_num(v) for v in indicator_matrix(years, base, INDICATORS)[0]],
-                   "targets": check_plan_targets(base, years, city)}
+                   "targets": check(self._plan(city), years, base)}
             with self._lock:
                 self._base_out[city] = hit
         return hit
+
+    def _plan(self, city: str):
+        """The city's plan targets (:func:`megacity_sd.targets.plan_targets`), read once."""
+        from ..targets import plan_targets
+
+        if city not in self._plans:
+            self._plans[city] = plan_targets(city)
+        return self._plans[city]
 
     def _history(self, city: str) -> dict:
         """The observations drawn on the charts (cached per city)."""

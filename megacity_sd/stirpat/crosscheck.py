@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import UserInputError
+from ..model import model_years
 from .fit import StirpatFit, fit_stirpat
 from .panels import YORK_2003_NOTE, fit_history, history_panel, load_owid_panel, owid_check
 
@@ -158,7 +159,7 @@ def model_panel(city: str = "shanghai", scenarios: Sequence[str] | None = None, 
 
 
 def fit_model_panel(panel: pd.DataFrame, drivers: Sequence[str] = ("population", "gdp_per_capita"),
-                    years: tuple[int, int] = (2005, 2060), year_step: int = 5, alpha: float = 0.05) -> StirpatFit:
+                    years: tuple[int, int] | None = None, year_step: int = 5, alpha: float = 0.05) -> StirpatFit:
     """STIRPAT fitted on the model's own output, in the historical fit's form.
 
     Entity (scenario x member) and year fixed effects, OLS, standard errors
@@ -168,8 +169,10 @@ def fit_model_panel(panel: pd.DataFrame, drivers: Sequence[str] = ("population",
     parameters and the scenarios: the elasticities the model's structure
     implies, comparable with :func:`fit_history`. The model's output is
     smooth, so it is taken every ``year_step`` years (2005, 2010, ...): the
-    annual values add rows, not information, and make the dummy design slow.
+    annual values add rows, not information, and make the dummy design slow. ``years``: the span used
+    (default: the model's run, :func:`megacity_sd.model.model_years`).
     """
+    years = model_years() if years is None else years
     sel = panel[(panel["year"] >= years[0]) & (panel["year"] <= years[1])
                 & ((panel["year"] - years[0]) % year_step == 0)]
     fit = fit_stirpat(sel, "co2", list(drivers), entity="entity", time="year", time_effects=True,
@@ -181,7 +184,7 @@ def fit_model_panel(panel: pd.DataFrame, drivers: Sequence[str] = ("population",
 
 def perturbation_elasticities(city: str = "shanghai", n_members: int = 40, seed: int | None = 1,
                               engine: str = "simlin", step: float = 0.01,
-                              years: tuple[int, int] = (2006, 2060)) -> pd.DataFrame:
+                              years: tuple[int, int] | None = None) -> pd.DataFrame:
     """Total elasticities of the model's CO2 to each driver, by perturbation.
 
     For each driver, the constants in :data:`PERTURBATIONS` are moved by
@@ -199,6 +202,9 @@ def perturbation_elasticities(city: str = "shanghai", n_members: int = 40, seed:
         ``dln_population, dln_gdp_per_capita, dln_energy_intensity`` (median
         co-movements), ``n`` (member-years).
     """
+    if years is None:
+        first, last = model_years()
+        years = (first + 1, last)
     from ..model import canonical, model_doc
     from ..scenario import load_scenario
     from ..simulate import run_batch
@@ -321,7 +327,7 @@ def compare_elasticities(history_fit: StirpatFit, model_fit: StirpatFit, perturb
 
 
 def project_co2(fit: StirpatFit, runs: Mapping[str, pd.DataFrame], *, label: str, anchor_year: int = 2020,
-                end_year: int = 2060, alpha: float = 0.05) -> pd.DataFrame:
+                end_year: int | None = None, alpha: float = 0.05) -> pd.DataFrame:
     """CO2 paths that a STIRPAT fit predicts from the model's projected drivers.
 
     ``ln CO2_hat(t) = ln CO2_model(anchor) + sum_j b_j [ln X_j(t) - ln X_j(anchor)]``:
@@ -346,6 +352,7 @@ def project_co2(fit: StirpatFit, runs: Mapping[str, pd.DataFrame], *, label: str
         ``projection, scenario, year, model, stirpat, stirpat_low,
         stirpat_high`` (tCO2/Year).
     """
+    end_year = model_years()[1] if end_year is None else end_year
     slopes = [t for t in fit.terms if t != "const"]
     if any(t.endswith("_sq") for t in slopes):
         raise ValueError("project_co2 needs a fit without squared terms (units of A would matter)")

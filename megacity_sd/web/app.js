@@ -456,17 +456,15 @@
     $("indicators").innerHTML = rows.join("");
   }
 
-  function drawTargets(targets) {
+  function drawTargets(targets, plan) {
     const t = $("targets");
-    if (!targets.length) {
-      t.innerHTML = `<tr><td class="muted">megacity_sd/data/plan_targets.csv has no published target for this city.</td></tr>`;
-      return;
-    }
-    const rows = ["<tr><th>plan, year</th><th>target</th><th>baseline</th><th>this setting</th></tr>"];
+    const rows = [`<tr><th colspan="4" class="muted">${esc(plan || "")}</th></tr>`,
+      "<tr><th>target</th><th>condition</th><th>baseline</th><th>this setting</th></tr>"];
     for (const r of targets) {
-      const cell = (v, s) => `<td class="n">${fmt(v)} <span class="${{ met: "met", missed: "missed" }[s] || "nc"}">${esc(s)}</span></td>`;
-      const title = [r.metric, r.note, "source: " + r.source].filter(Boolean).join("\n");
-      rows.push(`<tr title="${esc(title)}"><td>${esc(r.scope)}, ${r.target_year}</td><td>${esc(r.variable.replace(/_/g, " "))} ${esc(r.sense)} ${fmt(r.target)} ${esc(r.unit)}</td>${cell(r.baseline, r.baseline_status)}${cell(r.model, r.status)}</tr>`);
+      const cell = (v, b, s) => `<td class="n">${fmt(v)}${r.relative && b !== null ? ` (bound ${fmt(b)})` : ""} <span class="${{ met: "met", missed: "missed" }[s] || "nc"}">${esc(s)}</span></td>`;
+      const title = [r.note, "source: " + r.source].filter(Boolean).join("\n");
+      const reads = r.reads ? `${esc(r.reads)}` : `<span class="muted">${esc(r.note)}</span>`;
+      rows.push(`<tr title="${esc(title)}"><td>${esc(r.name)}</td><td>${reads}</td>${cell(r.baseline, r.baseline_bound, r.baseline_status)}${cell(r.model, r.bound, r.status)}</tr>`);
     }
     t.innerHTML = rows.join("");
   }
@@ -475,7 +473,7 @@
     for (const spec of state.meta.charts) drawChart(spec, res);
     drawCocontrol(res.cocontrol);
     drawIndicators(res);
-    drawTargets(res.targets);
+    drawTargets(res.targets, res.plan);
     stats.renders++;
   }
 
@@ -575,7 +573,7 @@
     for (const p of state.meta.presets) presetSel.append(el("option", { value: p.name, title: p.description }, `${p.name}: ${p.title}`));
     presetSel.value = "baseline";
     const ccYear = $("cc-year");
-    for (let y = 2025; y <= 2060; y++) ccYear.append(el("option", { value: y }, y));
+    for (let y = 2025; y <= state.meta.last_year; y++) ccYear.append(el("option", { value: y }, y));
     ccYear.value = String(state.year);
     buildLevers();
 
