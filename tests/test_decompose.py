@@ -363,6 +363,23 @@ def test_cli_model_against_baseline(tmp_path):
     assert not (out / "decomposition_terms.csv").exists()
 
 
+def test_cli_model_co2_is_scope_1_and_2_by_default_as_run_and_synergy_count_it(tmp_path, capsys):
+    """The additive CO2 total of combined against baseline is the change of 'CO2 scope 1 and 2' (run's and synergy's
+    CO2) unless --scope 1 asks for the territorial one."""
+    from megacity_sd.simulate import run
+
+    base, comb = (run(load_scenario(s, city="shanghai"), "simlin") for s in ("baseline", "combined"))
+    for extra, var in (([], "CO2 scope 1 and 2"), (["--scope", "1"], "CO2 emissions")):
+        out = tmp_path / ("d" + "".join(extra))
+        assert _decompose(["--scenario", "combined", "--against", "baseline", "--year", 2035, "--engine", "simlin",
+                           "--pollutant", "CO2", "--out", out, "--no-figures", *extra]) == 0
+        t = pd.read_csv(out / "decomposition.csv")
+        total = t.loc[t["factor"] == "total", "effect"].item()
+        assert_allclose(total, comb.loc[2035, var] - base.loc[2035, var], rtol=1e-9)
+    text = capsys.readouterr().out
+    assert "CO2 scope 1+2 2035" in text and "CO2 scope 1 2035" in text
+
+
 @pytest.mark.parametrize(("argv", "words"), [
     (["--city", "paris", "--from", 2005, "--to", 2019], ["--city paris", "unknown city", "allowed: beijing"]),
     (["--city", "guangzhou", "--from", 2005, "--to", 2019], ["no CO2 inventory", "allowed: beijing, shanghai"]),

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from pandas.testing import assert_frame_equal
 
 from megacity_sd.cli import app as cli
 from megacity_sd.data import history
@@ -329,6 +330,32 @@ def test_model_cli_outputs_and_scenario_behaviour(tmp_path, capsys):
     assert {p.name for p in figs.iterdir()} == {"shanghai_synergy.png", "shanghai_synergy_interaction.png"}
     assert not list(out.glob(".*")) and not list(figs.glob(".*"))  # no temporary files left
     assert "Co-control points in 2035" in capsys.readouterr().out
+
+
+def test_model_cli_scope_1_does_not_overwrite_the_scope_1_and_2_outputs(tmp_path, capsys):
+    """Distinct outputs get distinct names: ``--scope 1`` into the folders of a default run adds ``_scope1`` files
+    (CO2 of territorial emissions, a different y axis) and leaves the scope 1+2 ones as they were."""
+    out, figs = tmp_path / "out", tmp_path / "figs"
+    common = ("--city", "shanghai", "--engine", "simlin", "--year", "2035", "--scenario", "baseline",
+              "--scenario", "energy_structure", "--scenario", "transport", "--scenario", "combined",
+              "--combined", "combined", "--single", "energy_structure", "--single", "transport",
+              "--out", out, "--figures", figs)
+    assert _synergy(*common) == 0
+    total = pd.read_csv(out / "synergy.csv")
+    assert _synergy(*common, "--scope", "1") == 0
+    assert_frame_equal(pd.read_csv(out / "synergy.csv"), total)
+    scope1 = pd.read_csv(out / "synergy_scope1.csv")
+    co2 = ["measure", "pollutant", "year"]
+    # the same air pollutants, another CO2: relative changes of CO2 differ, so the elasticities do
+    assert_frame_equal(scope1[co2], total[co2])
+    assert not np.allclose(scope1["rel_change_co2"], total["rel_change_co2"])
+    assert {p.name for p in out.iterdir()} == {"synergy.csv", "cross_elasticity.csv", "interaction.csv",
+                                               "synergy_scope1.csv", "cross_elasticity_scope1.csv",
+                                               "interaction_scope1.csv"}
+    assert {p.name for p in figs.iterdir()} == {"shanghai_synergy.png", "shanghai_synergy_interaction.png",
+                                                "shanghai_synergy_scope1.png",
+                                                "shanghai_synergy_scope1_interaction.png"}
+    capsys.readouterr()
 
 
 def test_table_cli_with_years_and_interaction(tmp_path):

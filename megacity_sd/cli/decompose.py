@@ -74,8 +74,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    f"history, all of {', '.join(POLLUTANTS)} for model runs)")
     s.add_argument("--breakdown", choices=("sector", "fuel", "full"), help="history: sector (default) or fuel; "
                    "model: full (sectors x fuels, default) or sector (CO2 only, the identity history supports)")
-    s.add_argument("--scope", choices=("1", "total"), default="1", help="model CO2: territorial scope 1 (as CEADs, "
-                   "default) or total = scope 1+2 with imported electricity at the grid factor")
+    s.add_argument("--scope", choices=("1", "total"), help="CO2 of model runs: total = scope 1+2 with imported "
+                   "electricity at the grid factor (default, as run, synergy and the report count it) or 1 = "
+                   "territorial scope 1 (as CEADs; history is always scope 1)")
     add_engine_arg(s, what="simulation engine for model runs")
     add_output_args(s)
     s.set_defaults(func=cmd_decompose)
@@ -91,7 +92,7 @@ def _plan_history(args) -> dict:
 
     not_with(args, ("against", "year"), "needs --scenario (history is decomposed with --from and --to)",
              options=_OPTIONS)
-    if args.scope != "1":
+    if args.scope not in (None, "1"):
         raise UserInputError(f"--scope {args.scope}: only for model runs; history is CEADs territorial scope 1")
     cities = history_cities()
     if args.city not in cities:
@@ -169,7 +170,7 @@ def _compute(args, plan) -> list:
     base_wide = run(plan["base"], args.engine) if "base" in plan else None
     out = []
     for pol in plan["pollutants"]:
-        scope = args.scope if pol == "CO2" else "1"
+        scope = (args.scope or "total") if pol == "CO2" else "1"
         common = {"pollutant": pol, "breakdown": plan["breakdown"], "scope": scope, "form": args.form}
         if base_wide is not None:
             out.append(decompose_against(base_wide, wide, args.year, city=scen.city, scenario=scen.name,
@@ -185,10 +186,11 @@ def _scale(pollutant: str) -> tuple[float, str]:
     return (1e-6, "Mt CO2/yr") if pollutant == "CO2" else (1e-3, f"kt {pollutant}/yr")
 
 
-def _print(decs) -> None:
+def _print(decs, co2_scope: str) -> None:
     for d in decs:
         scale, unit = _scale(d.pollutant)
-        print(f"\n{d.city}, {d.scenario}, {d.pollutant} {d.period} (LMDI-I {d.form}"
+        what = d.pollutant + (f" scope {co2_scope}" if d.pollutant == "CO2" else "")
+        print(f"\n{d.city}, {d.scenario}, {what} {d.period} (LMDI-I {d.form}"
               + (f", {unit})" if d.form == "additive" else ", ratios; levels in " + unit + ")"))
         print(f"  {'start':<22} {d.start * scale:>12.3f}")
         for factor, v in d.effects.items():
@@ -229,7 +231,7 @@ def cmd_decompose(args) -> int:
         terms = pd.concat([d.terms_table() for d in decs], ignore_index=True)
         written.append(write_csv_atomic(terms, out / "decomposition_terms.csv"))
     written.append(write_csv_atomic(notes, out / "decomposition_notes.csv"))
-    _print(decs)
+    _print(decs, "1" if plan["mode"] == "history" or args.scope == "1" else "1+2")
     print("\nNotes:")
     for n in dict.fromkeys(notes["note"]):
         print(f"  - {n}")

@@ -273,7 +273,8 @@ def cmd_synergy(args) -> int:
         print(f"megacity-sd synergy: {len(scenarios)} run(s), engine {args.engine}", flush=True)
         long = run_long(scenarios, engine=args.engine, progress=True)
         changes = model_changes(long, baseline=scenarios[0].name, weights=weights, scope=args.scope)
-        groups = {f"{c}_synergy": changes[changes["city"] == c] for c in pd.unique(changes["city"])}
+        tag = "" if args.scope == "total" else f"_scope{args.scope}"  # distinct names for distinct outputs
+        groups = {f"{c}_synergy{tag}": changes[changes["city"] == c] for c in pd.unique(changes["city"])}
         label = f"model runs against the baseline; CO2 scope {args.scope}" + \
             (" (territorial + imported electricity)" if args.scope == "total" else "")
 
@@ -287,9 +288,11 @@ def cmd_synergy(args) -> int:
         inter_full = interaction(changes, combined=spec[0], singles=spec[1], zero_tol=args.zero_tol)
 
     out = Path(args.out)
-    written = [write_csv_atomic(table, out / "synergy.csv"), write_csv_atomic(cross, out / "cross_elasticity.csv")]
+    tag = "" if args.table or args.history or args.scope == "total" else f"_scope{args.scope}"
+    written = [write_csv_atomic(table, out / f"synergy{tag}.csv"),
+               write_csv_atomic(cross, out / f"cross_elasticity{tag}.csv")]
     if inter_full is not None:
-        written.append(write_csv_atomic(pick(inter_full).reset_index(drop=True), out / "interaction.csv"))
+        written.append(write_csv_atomic(pick(inter_full).reset_index(drop=True), out / f"interaction{tag}.csv"))
     print(f"wrote {', '.join(str(p) for p in written)} ({label})")
     _print_points(table if fig_year is None else full, fig_year)
     if inter_full is not None:
@@ -329,7 +332,9 @@ def _write_figures(changes, stem, args, fig_year, spec, *, history: bool, zero_t
                              color_by="city" if history else "measure")
         for ax in list(axes.flat)[n:]:
             ax.set_visible(False)
-        place = stem.removesuffix("_synergy").removesuffix("_synergy_history")
+        place = stem.split("_synergy")[0]
+        scope = getattr(args, "scope", "total")
+        scope_text = "" if history else f", CO2 scope {'1+2' if scope == 'total' else scope}"
         if history:
             sub = "historical periods, CO2 emissions vs air-quality concentrations (not emissions)"
         elif has_years:
@@ -337,7 +342,7 @@ def _write_figures(changes, stem, args, fig_year, spec, *, history: bool, zero_t
                    "(o start, arrow end)")
         else:
             sub = "measures: after against before"
-        fig.suptitle(f"{place}: co-control coordinates ({sub})")
+        fig.suptitle(f"{place}: co-control coordinates ({sub}{scope_text})")
         fig.tight_layout()
         written.append(savefig_atomic(fig, figdir / f"{stem}.png"))
         if spec is not None:
@@ -353,7 +358,7 @@ def _write_figures(changes, stem, args, fig_year, spec, *, history: bool, zero_t
                 fig, a1 = plt.subplots(figsize=(6.5, 4.6))
                 plot_interaction_bars(changes, a1, year=None, combined=spec[0], singles=spec[1])
                 a1.legend(loc="lower left", fontsize=7)
-            fig.suptitle(f"{place}: do {' + '.join(spec[1])} reinforce each other in {spec[0]}?")
+            fig.suptitle(f"{place}: do {' + '.join(spec[1])} reinforce each other in {spec[0]}?{scope_text}")
             fig.tight_layout()
             written.append(savefig_atomic(fig, figdir / f"{stem}_interaction.png"))
     return written
