@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,10 +31,22 @@ import yaml
 from .errors import UserInputError
 
 __all__ = ["read_text", "read_yaml_mapping", "read_csv_table", "validation_error", "NumberLoader", "write_atomic",
-           "staged_outputs", "unstaged", "write_csv_atomic", "write_text_atomic", "write_workbook", "file_mode"]
+           "staged_outputs", "unstaged", "announce", "write_csv_atomic", "write_text_atomic", "write_workbook",
+           "file_mode", "OUTPUT_DIR", "FIGURES_DIR", "MAX_INPUT_BYTES"]
+
+OUTPUT_DIR = "output"
+"""Where commands write their tables unless told (``--out``), relative to the working folder."""
+FIGURES_DIR = "output/figures"
+"""Where commands draw their figures unless told (``--figures``): under the outputs, so that a run in a clone
+never rewrites the project's committed ``figures/`` (regenerated on purpose with ``--figures figures``)."""
 
 _SAVE_AS = ("save it as UTF-8 (Notepad: File > Save as > Encoding UTF-8; VS Code: 'Save with Encoding' "
             "> UTF-8)")
+
+
+MAX_INPUT_BYTES = 256 * 2**20
+"""The largest user file read (256 MB): a scenario is a few kB and a panel of every Chinese county a few tens
+of MB; a larger file is a mistake (or ``/dev/zero``), which must not be read until memory runs out."""
 
 
 def read_text(path: str | Path) -> str:
@@ -42,17 +55,27 @@ def read_text(path: str | Path) -> str:
     Raises
     ------
     UserInputError
-        Missing or unreadable file, a binary file, or text that is not UTF-8
-        (naming GB18030/GBK when the bytes read as that).
+        Missing or unreadable file, not a regular file (a device, a pipe), a
+        file over :data:`MAX_INPUT_BYTES`, a binary file, or text that is not
+        UTF-8 (naming GB18030/GBK when the bytes read as that).
     """
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # /dev/zero, a pipe: no end, or not a file
+                raise UserInputError(f"{path}: not a regular file; allowed: a text file")
+            raw = f.read(MAX_INPUT_BYTES + 1)
     except FileNotFoundError:
         raise UserInputError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise UserInputError(f"{path}: is a folder; allowed: a file") from None
     except OSError as err:
         raise UserInputError(f"{path}: cannot read ({err.strerror})") from None
+    except UserInputError:
+        raise
+    except ValueError as err:  # an embedded NUL character in the name
+        raise UserInputError(f"{path!r}: not a file name ({err})") from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise UserInputError(f"{path}: larger than {MAX_INPUT_BYTES // 2**20} MB; allowed: a smaller text file")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UserInputError(f"{path}: UTF-16 text; allowed: UTF-8 text, so {_SAVE_AS}")
     if b"\x00" in raw:
@@ -242,6 +265,7 @@ class _Stage:
     def __init__(self):
         self.files: list[tuple[str, Path]] = []
         self.folders: list[Path] = []
+        self.messages: list[str] = []
 
 
 _STAGE: ContextVar[_Stage | None] = ContextVar("megacity_sd_stage", default=None)
@@ -266,6 +290,8 @@ def staged_outputs():
         for tmp, path in stage.files:
             os.replace(tmp, path)
         done = True
+        for text in stage.messages:  # "wrote ..." once it is true
+            print(text, flush=True)
     finally:
         _STAGE.reset(token)
         if not done:
@@ -277,6 +303,20 @@ def staged_outputs():
                     folder.rmdir()
                 except OSError:
                     pass
+
+
+def announce(text: str) -> None:
+    """Print ``text``, a line such as "wrote results.csv", when the files it names have landed.
+
+    Outside :func:`staged_outputs` it is printed at once; inside, after the
+    block's renames, so that stdout never claims a file that an error, a full
+    disk or Ctrl-C kept from landing.
+    """
+    stage = _STAGE.get()
+    if stage is None:
+        print(text, flush=True)
+    else:
+        stage.messages.append(text)
 
 
 @contextmanager

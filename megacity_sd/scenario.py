@@ -221,9 +221,14 @@ def _check_kind(path: Path, spec: ScenarioFile, kind: str) -> None:
 
 def _apply_constants(path: Path, constants: dict, scen: Scenario, mdl_path: Path, spec_name: str,
                      prefix: str = "constants") -> None:
+    given: dict[str, str] = {}  # model name -> the key that set it in this mapping
     for key, raw in constants.items():
         value = float(raw.value if isinstance(raw, SourcedValue) else raw)
         name = check_constant(key, value, where=f"{path}: key '{prefix}.{key}'", mdl_path=mdl_path).name
+        if name in given:  # the same constant spelt twice ('NEV sales target', 'nev_sales_TARGET'): last-wins hides one
+            raise UserInputError(f"{path}: key '{prefix}.{key}': the same constant as '{given[name]}'; "
+                                 "allowed: each constant once")
+        given[name] = key
         scen.constants[name] = value
         if isinstance(raw, SourcedValue):
             scen.sources[name] = raw.source
@@ -235,7 +240,10 @@ def _apply_constants(path: Path, constants: dict, scen: Scenario, mdl_path: Path
 
 def _apply(path: Path, kind: str, scen: Scenario, mdl_path: Path, seen: tuple[Path, ...],
            city: str | None = None) -> ScenarioFile:
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except (OSError, RuntimeError, ValueError) as err:  # a symbolic-link loop, a NUL in the name
+        raise UserInputError(f"{str(path)!r}: cannot be opened ({err}); allowed: a YAML file") from None
     if path in seen:
         chain = " -> ".join(p.name for p in (*seen, path))
         raise UserInputError(f"{path}: key 'extends': circular inheritance ({chain})")
@@ -286,6 +294,11 @@ def load_scenario(scenario: str = "baseline", city: str = DEFAULT_CITY,
         Unknown city or scenario, missing or malformed file, unknown key,
         unknown constant, value of the wrong type or out of range.
     """
+    for key, value in (("scenario", scenario), ("city", city)):
+        if not isinstance(value, (str, Path)):
+            raise UserInputError(f"{key} {value!r}: a {type(value).__name__}; allowed: a name or the path of a "
+                                 "YAML file")
+    scenario, city = str(scenario), str(city)
     mdl_path = Path(mdl_path)
     city_path = _resolve_path(city, Path.cwd(), "city")
     scen_path = _resolve_path(scenario, Path.cwd(), "scenario")

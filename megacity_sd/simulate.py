@@ -10,16 +10,20 @@ scenario, variable, unit, year, value``.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from numbers import Real
 from pathlib import Path
 
 import pandas as pd
 
 from .engines import DEFAULT_ENGINE, ENGINES, run_batch, run_one, run_series
-from .model import MODEL_PATH, canonical, model_doc
+from .errors import UserInputError
+from .model import MODEL_PATH, canonical, check_constant, model_doc
 from .scenario import Scenario
 
 __all__ = ["DEFAULT_ENGINE", "ENGINES", "LONG_COLUMNS", "run", "run_batch", "run_one", "run_series", "to_long",
-           "run_long", "output_variables"]
+           "run_long", "output_variables", "check_time_step", "check_constants", "MAX_STEPS_PER_YEAR"]
 
 LONG_COLUMNS = ["city", "scenario", "variable", "unit", "year", "value"]
 
@@ -31,7 +35,7 @@ def output_variables(mdl_path: str | Path = MODEL_PATH) -> list[str]:
 
 
 def run(scenario: Scenario | dict[str, float] | None = None, engine: str = DEFAULT_ENGINE, *,
-        time_step: float | None = None, mdl_path: str | Path = MODEL_PATH) -> pd.DataFrame:
+        time_step: float | None = None, mdl_path: str | Path = MODEL_PATH, ranges: bool = True) -> pd.DataFrame:
     """Simulate the model for one scenario.
 
     Parameters
@@ -47,6 +51,10 @@ def run(scenario: Scenario | dict[str, float] | None = None, engine: str = DEFAU
         Integration step in years (default: the model's TIME STEP).
     mdl_path : str or Path
         The model file.
+    ranges : bool
+        Refuse a constant of a mapping outside its Vensim ``[min, max]`` (default, as the command line
+        does); ``False`` for extreme-condition tests (Sterman, *Business Dynamics*, ch. 21), which set values
+        such as a population of 0 on purpose. Names, types and finiteness are checked either way.
 
     Returns
     -------
@@ -54,8 +62,86 @@ def run(scenario: Scenario | dict[str, float] | None = None, engine: str = DEFAU
         One row per saved year (integer index ``year``), one column per
         stock or auxiliary, in model units.
     """
-    constants = scenario.constants if isinstance(scenario, Scenario) else dict(scenario or {})
+    if engine not in ENGINES:
+        raise UserInputError(f"engine {engine!r}: unknown; allowed: {', '.join(ENGINES)}")
+    if isinstance(scenario, Scenario):
+        constants = scenario.constants
+    elif scenario is None:
+        constants = {}
+    elif isinstance(scenario, Mapping):
+        constants = check_constants(scenario, mdl_path=mdl_path, ranges=ranges)
+    else:
+        raise UserInputError(f"scenario: a {type(scenario).__name__}; allowed: a Scenario (load_scenario), a "
+                             "mapping of model constants to numbers, or None")
+    time_step = check_time_step(time_step)
     return run_one(engine, constants, output_variables(mdl_path), time_step=time_step, mdl_path=mdl_path)
+
+
+MAX_STEPS_PER_YEAR = 64
+"""The finest integration step is 1/64 year (under 6 days): the model's own is 1/8, and finer steps only cost
+memory and time (1e-6 would need 55 million steps)."""
+
+
+def check_time_step(value, *, name: str = "time_step") -> float | None:
+    """The one rule for an integration step: None (the model's) or 1/k year for an integer k, 1 to 64.
+
+    Parameters
+    ----------
+    value : float or None
+        The step, in years.
+    name : str
+        How the caller's user names it, for the message (``time_step``, ``--time-step``).
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    UserInputError
+        Not a number (``True``, a list, a string), not finite, not 1/k year, or finer than
+        1/:data:`MAX_STEPS_PER_YEAR`.
+    """
+    if value is None:
+        return None
+    allowed = f"allowed: 1/k year for an integer k from 1 to {MAX_STEPS_PER_YEAR} (1, 0.5, 0.25, 0.125 ...)"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise UserInputError(f"{name} {value!r}: not a number; {allowed}")
+    step = float(value)
+    k = 1.0 / step if math.isfinite(step) and step > 0 else math.nan
+    if not (math.isfinite(k) and abs(k - round(k)) < 1e-9 and 1 <= round(k) <= MAX_STEPS_PER_YEAR):
+        raise UserInputError(f"{name} {value:g}: not allowed; {allowed}")
+    return step
+
+
+def check_constants(constants: Mapping, *, mdl_path: str | Path = MODEL_PATH,
+                    ranges: bool = True) -> dict[str, float]:
+    """A mapping of model constants as the Python API takes it, checked as scenario files are.
+
+    Names match in any case and spacing (:func:`megacity_sd.model.check_constant`) and are
+    returned in the model's spelling; values must be finite numbers, within each constant's range unless
+    ``ranges`` is false.
+
+    Raises
+    ------
+    UserInputError
+        A name that is not a settable constant, a value that is not a number (``True``, ``"high"``,
+        ``[0.5]``), NaN or infinite, out of range, or one constant given twice in two spellings.
+    """
+    out: dict[str, float] = {}
+    given: dict[str, str] = {}
+    for key, value in constants.items():
+        where = f"constants[{key!r}]"
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise UserInputError(f"{where}: {value!r} is not a number; allowed: a number in the constant's range")
+        if not math.isfinite(float(value)):
+            raise UserInputError(f"{where}: {value!r}; allowed: a finite number in the constant's range")
+        name = check_constant(str(key), float(value) if ranges else None, where=where, mdl_path=mdl_path).name
+        if name in given:
+            raise UserInputError(f"{where}: the same constant as {given[name]!r}; allowed: each constant once")
+        given[name] = key
+        out[name] = float(value)
+    return out
 
 
 def to_long(wide: pd.DataFrame, *, city: str, scenario: str,

@@ -385,3 +385,165 @@ def test_stirpat_fit_refuses_infinite_values(tmp_path, capsys):
                  "b,2001,3,6,8\n", encoding="utf-8")
     _bad(capsys, ["stirpat", "fit", "--data", str(f), "--dependent", "co2", "--drivers", "population,gdp_per_capita",
                   "--entity", "city", "--out", str(tmp_path / "o")], ["column 'co2'", "infinite", "allowed"], tmp_path)
+
+
+# ----------------------------------------------------------------------------- hostile input (review of 2026-12-06)
+
+
+def _file(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("case", ["dup_spelling", "symlink_loop", "dev_zero", "extends_dev_zero", "too_large",
+                                  "year_1e20", "long_name", "empty_out", "depth", "time_step"])
+def test_hostile_input_is_one_line_and_exit_2(tmp_path, capsys, case):
+    """Each case of the reliability review that ended in a traceback, an endless read or silent last-wins."""
+    src = tmp_path / "in"
+    src.mkdir()
+    out = ["--out", str(tmp_path / "o"), "--no-figures"]
+    if case == "dup_spelling":
+        p = _file(src, "dup.yaml", "name: dup\nconstants:\n  NEV sales target: 0.2\n  nev_sales_TARGET: 1.0\n")
+        argv, words = ["run", "--scenario", p, *out], ["nev_sales_TARGET", "same constant as 'NEV sales target'"]
+    elif case == "symlink_loop":
+        (src / "loop.yaml").symlink_to(src / "loop.yaml")
+        argv, words = ["run", "--scenario", src / "loop.yaml", *out], ["loop.yaml", "cannot be opened"]
+    elif case == "dev_zero":
+        argv, words = ["run", "--scenario", "/dev/zero", *out], ["/dev/zero", "not a regular file"]
+    elif case == "extends_dev_zero":
+        p = _file(src, "ext.yaml", "name: ext\nextends: /dev/zero\n")
+        argv, words = ["run", "--scenario", p, *out], ["/dev/zero", "not a regular file"]
+    elif case == "too_large":
+        from megacity_sd import io
+
+        p = src / "big.yaml"
+        with open(p, "wb") as f:
+            f.truncate(io.MAX_INPUT_BYTES + 1)  # sparse: no disk used
+        argv, words = ["run", "--scenario", p, *out], ["big.yaml", "larger than 256 MB"]
+    elif case == "year_1e20":
+        p = _file(src, "m.csv", "measure,pollutant,before,after,year\nbus,CO2,100,90,1e20\nbus,NOx,10,8,1e20\n")
+        argv, words = ["synergy", "--table", p, *out], ["m.csv", "column 'year', line 2", "not a year"]
+    elif case == "long_name":
+        argv, words = ["run", "--out", tmp_path / ("a" * 300), "--no-figures"], ["--out", "File name too long"]
+    elif case == "empty_out":
+        argv, words = ["run", "--out", "", "--no-figures"], ["--out ''", "empty"]
+    elif case == "depth":
+        argv, words = ["explain", "CO2 emissions", "--depth", "1000000"], ["--depth 1000000", "0 to 10"]
+    else:
+        argv, words = ["sensitivity", "--method", "oat", "--time-step", "1e-6", "--workers", "0", *out], \
+            ["--time-step 1e-06", "k from 1 to 64"]
+    _bad(capsys, [str(a) for a in argv], words, tmp_path / "o" if (tmp_path / "o").exists() else None)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("call", "words"), [
+    (dict(time_step=0), ["time_step 0", "1/k year"]),
+    (dict(time_step=-1), ["time_step -1"]),
+    (dict(time_step=1e-6), ["time_step 1e-06", "from 1 to 64"]),
+    (dict(time_step=True), ["time_step True", "not a number"]),
+    (dict(time_step=[1]), ["time_step [1]", "not a number"]),
+    (dict(scenario={"NEV sales target": 5.0}), ["'NEV sales target'", "out of range", "[0, 1]"]),
+    (dict(scenario={"NEV sales target": True}), ["True is not a number"]),
+    (dict(scenario={"NEV sales target": [0.5]}), ["[0.5] is not a number"]),
+    (dict(scenario={"NEV sales target": "high"}), ["'high' is not a number"]),
+    (dict(scenario={"NEV sales target": float("nan")}), ["nan", "finite"]),
+    (dict(scenario={"NEV sales target": 0.2, "nev_sales_TARGET": 0.3}), ["same constant"]),
+    (dict(scenario=123), ["scenario: a int"]),
+    (dict(engine="vensim"), ["engine 'vensim'", "allowed: fast"]),
+])
+def test_the_python_api_checks_its_arguments_as_the_command_line_does(call, words):
+    """``megacity_sd.run`` refuses in one UserInputError what the CLI refuses (``time_step=0`` ran forever)."""
+    import megacity_sd as ms
+
+    call = dict(call)
+    with pytest.raises(UserInputError) as info:
+        ms.run(call.pop("scenario", None), **call)
+    msg = str(info.value)
+    assert "--" not in msg and "\n" not in msg, msg  # no command-line flag names in a library's error
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_load_scenario_refuses_what_is_not_a_name():
+    with pytest.raises(UserInputError, match=r"city 123: a int; allowed: a name or the path"):
+        load_scenario("baseline", city=123)
+
+
+def test_the_python_api_runs_valid_arguments_and_names_constants_in_any_spelling():
+    import megacity_sd as ms
+
+    a = ms.run({"nev_sales_TARGET": 0.5}, time_step=0.25)
+    b = ms.run({"NEV sales target": 0.5}, time_step=0.25)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(ms.run(None, time_step=0.25))
+    # extreme-condition tests set values outside the ranges on purpose: allowed with ranges=False only
+    with pytest.raises(UserInputError, match="out of range"):
+        ms.run({"initial population": 0})
+    assert ms.run({"initial population": 0}, ranges=False).loc[2060, "Population"] == 0
+
+
+# ----------------------------------------------------------------------------- faults of the machine, signals
+
+
+def test_a_full_disk_is_one_line_exit_1_and_no_claim_of_what_did_not_land(tmp_path, capsys, monkeypatch):
+    """ENOSPC while a table is written: exit 1, one line naming the file and the reason, nothing landed, and
+    stdout says nothing was written (it printed "wrote results.csv" before the staged files were renamed)."""
+    import errno
+
+    real = pd.DataFrame.to_csv
+
+    def full(self, path, *args, **kwargs):
+        if "indicators" in str(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    out = tmp_path / "o"
+    code = main(["run", "--scenario", "transport", "--out", str(out), "--no-figures"])
+    cap = capsys.readouterr()
+    assert code == 1, cap.err
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0] and ".indicators." in lines[0], cap.err
+    assert "none of this command's output files was written" in lines[0]
+    assert "wrote" not in cap.out
+    assert not out.exists()
+
+
+def test_wrote_is_printed_after_the_files_landed(tmp_path, capsys, monkeypatch):
+    """The "wrote" line comes when its files exist: checked at the moment it is printed."""
+    import megacity_sd.io as mio
+
+    out = tmp_path / "o"
+    seen = []
+    real_print = print
+
+    def spy(*args, **kwargs):
+        text = " ".join(map(str, args))
+        if text.startswith("wrote"):
+            seen.append((out / "results.csv").exists() and (out / "indicators.csv").exists())
+        real_print(*args, **kwargs)
+
+    monkeypatch.setattr(mio, "print", spy, raising=False)
+    assert main(["run", "--scenario", "transport", "--out", str(out), "--no-figures"]) == 0
+    assert seen and all(seen), seen
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGHUP, 129, "SIGHUP")])
+def test_sigterm_and_sighup_end_a_run_like_ctrl_c(tmp_path, sig, code, name):
+    """A kill or a closed terminal during the runs: one line, exit 128 + signal, no staged file left behind."""
+    proc = subprocess.Popen([sys.executable, "-m", "megacity_sd.cli", "run", "--engine", "pysd", "--out",
+                             str(tmp_path / "o"), "--figures", str(tmp_path / "f")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    while line and "running" not in line:
+        line = proc.stdout.readline()
+    assert "running" in line, "the run ended before it started running"
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines() == [err.strip()], err
+    assert err.startswith(f"megacity-sd: terminated ({name}); none of this command's output files"), err
+    assert not list(tmp_path.rglob("*")), list(tmp_path.rglob("*"))

@@ -181,7 +181,8 @@ def _args(tmp_path, **kw):
                 out=str(tmp_path / "out"), lon="lon", lat="lat", coords=None, bandwidth_criterion="AICc",
                 kernel="bisquare", fixed_bandwidth=False, bandwidth=None, bandwidth_range=None, tau=None,
                 tau_max=25.0, years=None, permutations=0, seed=1, reselect=False, highlight=None,
-                megacity_years=None, figures=str(tmp_path / "fig"), no_figures=False, format="png", dpi=60)
+                megacity_years=None, figures=str(tmp_path / "fig"), no_figures=False, format="png", dpi=60,
+                no_progress=True)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -194,7 +195,7 @@ def test_parser_options_fit_the_stirpat_parser():
     ns = top.parse_args(["stirpat", "fit", "--data", "x.csv", "--dependent", "co2", "--drivers", "a,b",
                          "--bandwidth-criterion", "CV", "--tau", "0.5", "--years", "2005-2010", "--coords", "c.csv"])
     assert (ns.bandwidth_criterion, ns.tau, ns.years, ns.coords, ns.figures) == ("CV", 0.5, (2005, 2010), "c.csv",
-                                                                                 "figures")
+                                                                                 "output/figures")
 
 
 def test_cli_writes_tables_and_figure(tmp_path, panel):
@@ -210,6 +211,21 @@ def test_cli_writes_tables_and_figure(tmp_path, panel):
     assert (pd.read_csv(out / "stirpat_gtwr_variability.csv")["n_permutations"] == 19).all()
     assert (tmp_path / "fig" / "stirpat_gtwr_elasticities.png").stat().st_size > 10_000
     assert not (out / "stirpat_gtwr_megacities.csv").exists()  # no province of a megacity in this panel
+
+
+def test_cli_shows_the_search_and_the_permutations_as_they_go(tmp_path, panel, capsys):
+    """The slow steps of ``stirpat fit --method gtwr`` (over 20 min on the shipped panel) show progress on stderr:
+    one tick per golden-section step of mgtwr's search (its verbose lines) and per permutation."""
+    from megacity_sd.cli.gtwr import cmd_fit_local
+
+    csv = tmp_path / "panel.csv"
+    panel.drop(columns=["b1", "u"]).to_csv(csv, index=False)
+    assert cmd_fit_local(_args(tmp_path, data=str(csv), bandwidth=40, permutations=19, no_progress=False,
+                               no_figures=True)) == 0
+    cap = capsys.readouterr()
+    assert "GTWR bandwidth search" in cap.err and "score" in cap.err and "permutation test" in cap.err, cap.err
+    assert "19/19" in cap.err
+    assert "bw:" not in cap.out  # mgtwr's own prints go to the bar, not to stdout
 
 
 def test_cli_on_the_shipped_panel_gives_the_megacity_table(tmp_path):

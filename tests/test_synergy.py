@@ -387,6 +387,30 @@ def test_history_uses_concentrations_and_says_so():
     assert np.isnan(tab.loc["PM2.5", "rel_change_pollutant"]) and "no pm25" in tab.loc["PM2.5", "note"]
 
 
+def test_history_pm25_comes_from_the_bulletins_where_history_csv_lacks_it(tmp_path):
+    """``synergy --history`` has PM2.5 for every city over 2014-2017 although history.csv holds 2014 for none of
+    them: the bulletins (pm25_bulletins.csv, read here directly) fill the gap, and agree where both hold a year."""
+    import megacity_sd.data as d
+
+    bul = pd.read_csv(d.DATA_DIR / "pm25_bulletins.csv").set_index(["city", "year"])["value"]
+    hist = pd.read_csv(d.DATA_DIR / "history.csv")
+    hist = hist[hist["variable"] == "pm25"].set_index(["city", "year"])["value"]
+    both = hist.index.intersection(bul.index)
+    assert len(both) >= 10
+    assert_allclose(hist[both], bul[both], rtol=0, atol=0)
+    assert not any((c, 2014) in hist.index for c in ("beijing", "tianjin", "guangzhou"))
+    out = tmp_path / "out"
+    assert _synergy("--history", "--periods", "2014-2017", "--out", out, "--no-figures") == 0
+    tab = pd.read_csv(out / "synergy.csv")
+    pm = tab[tab["pollutant"] == "PM2.5"].set_index("city")
+    assert set(pm.index) == {"beijing", "tianjin", "shanghai", "guangzhou", "shenzhen"}
+    for city in pm.index:
+        assert_allclose(pm.loc[city, "rel_change_pollutant"], bul[(city, 2017)] / bul[(city, 2014)] - 1, rtol=1e-12)
+    obs = d.observed(variable="pm25")
+    assert not obs.duplicated(["city", "year"]).any()
+    assert obs["source"].str.contains("Bulletin").any() and obs["source"].notna().all()
+
+
 def test_history_cli(tmp_path):
     out, figs = tmp_path / "out", tmp_path / "figs"
     assert _synergy("--history", "--city", "beijing", "--periods", "2010-2013,2013-2017",

@@ -223,7 +223,7 @@ def calibrate(city: str, config: CalibrationConfig | str | Path | None = None, *
     mdl_path : str or Path
         The model file.
     progress : bool
-        Print one line per starting point.
+        Show a progress bar of the model runs (tqdm, on stderr) and print one line per starting point.
 
     Returns
     -------
@@ -275,16 +275,34 @@ def calibrate(city: str, config: CalibrationConfig | str | Path | None = None, *
     if n_starts > 1:
         points += list(qmc.LatinHypercube(d=len(params), seed=rng_seed).random(n_starts - 1))
     best, rows = None, []
-    for k, u0 in enumerate(points):
-        res = least_squares(fun, np.clip(u0, 0.0, 1.0), bounds=(0.0, 1.0), method="trf", diff_step=1e-3,
-                            x_scale=1.0, max_nfev=100 * (len(params) + 1))
-        rows.append({"start": "uncalibrated" if k == 0 else f"lhs{k}", "payoff": 2.0 * float(res.cost),
-                     "nfev": int(res.nfev), "status": int(res.status)})
-        if progress:
-            print(f"    start {k + 1}/{len(points)} ({rows[-1]['start']}): payoff {rows[-1]['payoff']:.4g} "
-                  f"after {res.nfev} runs", flush=True)
-        if best is None or res.cost < best.cost:
-            best = res
+    bar = None
+    if progress:  # a start takes up to a few minutes: show the model runs as they go (tqdm, on stderr)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(unit="run", desc=f"{city}: start 1/{len(points)}", mininterval=0.5, leave=False)
+
+    def counted(u: np.ndarray) -> np.ndarray:
+        if bar is not None:
+            bar.update(1)
+        return fun(u)
+
+    try:
+        for k, u0 in enumerate(points):
+            if bar is not None:
+                bar.set_description(f"{city}: start {k + 1}/{len(points)}", refresh=False)
+            res = least_squares(counted, np.clip(u0, 0.0, 1.0), bounds=(0.0, 1.0), method="trf", diff_step=1e-3,
+                                x_scale=1.0, max_nfev=100 * (len(params) + 1))
+            rows.append({"start": "uncalibrated" if k == 0 else f"lhs{k}", "payoff": 2.0 * float(res.cost),
+                         "nfev": int(res.nfev), "status": int(res.status)})
+            if progress:
+                (bar.write if bar is not None else print)(
+                    f"    start {k + 1}/{len(points)} ({rows[-1]['start']}): payoff {rows[-1]['payoff']:.4g} "
+                    f"after {res.nfev} runs")
+            if best is None or res.cost < best.cost:
+                best = res
+    finally:
+        if bar is not None:
+            bar.close()
     theta = np.array([_sig(v) for v in lo + np.clip(best.x, 0.0, 1.0) * (hi - lo)])
     theta = np.clip(theta, lo, hi)
     r = residuals(theta)

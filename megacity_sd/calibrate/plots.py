@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import FIGURES_DIR
 from .estimate import CalibrationResult
 
 __all__ = [
@@ -98,7 +99,7 @@ def plot_calibration(result: CalibrationResult, *, last_year: int = 2022):
     return fig
 
 
-def write_calibration_figure(result: CalibrationResult, folder: str | Path = "figures") -> Path:
+def write_calibration_figure(result: CalibrationResult, folder: str | Path = FIGURES_DIR) -> Path:
     """Write ``<folder>/<city>_calibration.png`` (temporary name, then renamed)."""
     from ..plotting import savefig_atomic
 

@@ -59,6 +59,38 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as err:
         sys.stderr.write(f"megacity-sd: {err}\n")
         return 2
+    except OSError as err:  # a fault of the machine: a full disk, a path the system refuses, a vanished folder
+        sys.stderr.write(f"megacity-sd: {_os_fault(err)}; none of this command's output files was written\n")
+        return 1
+    except MemoryError:
+        sys.stderr.write("megacity-sd: out of memory; none of this command's output files was written\n")
+        return 1
+
+
+def _os_fault(err: OSError) -> str:
+    """An operating-system error as ``<path>: <reason>`` (the path shortened to 80 characters)."""
+    name = err.filename if err.filename is not None else ""
+    name = str(name)
+    if len(name) > 80:
+        name = name[:38] + "..." + name[-38:]
+    reason = err.strerror or str(err) or type(err).__name__
+    return f"{name}: {reason}" if name else reason
+
+
+_TERMINATING = ("SIGTERM", "SIGHUP")
+"""Signals handled like Ctrl-C by the console script: a kill or a closed terminal ends the command cleanly."""
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so that it unwinds as after Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated(signum)
 
 
 def console_main() -> int:
@@ -72,21 +104,31 @@ def console_main() -> int:
 
     if hasattr(signal, "SIGPIPE"):  # `megacity-sd scenarios | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    for name in _TERMINATING:  # SIGTERM (kill) and SIGHUP (a closed terminal) unwind like Ctrl-C
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
+    code = 130
     try:
         return main()
     except KeyboardInterrupt as err:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean exit short
+        for name in ("SIGINT", *_TERMINATING):  # a second signal must not cut the clean exit short
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+        what = "interrupted"
+        cause = err.__context__ if isinstance(err, Interrupted) else err
+        if isinstance(cause, _Terminated):
+            what, code = f"terminated ({cause.args[0]})", 128 + cause.signum
         if isinstance(err, Interrupted):
-            sys.stderr.write(f"megacity-sd: interrupted; {err}\n")
+            sys.stderr.write(f"megacity-sd: {what}; {err}\n")
         else:
-            sys.stderr.write("megacity-sd: interrupted; none of this command's output files was written\n")
+            sys.stderr.write(f"megacity-sd: {what}; none of this command's output files was written\n")
     # Every `finally` has run while the interrupt unwound the stack. Leave now, with 130: CPython kills
     # itself with SIGINT at exit when a KeyboardInterrupt went unhandled anywhere (e.g. raised in a
     # destructor while the pool shut down), which would hide this exit code from the shell.
     sys.stdout.flush()
     sys.stderr.flush()
-    _exit_now(130)
-    return 130
+    _exit_now(code)
+    return code
 
 
 def _exit_now(code: int) -> None:

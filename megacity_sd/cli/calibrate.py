@@ -27,6 +27,7 @@ import argparse
 import warnings
 from pathlib import Path
 
+from ..io import announce
 from .common import add_output_args
 
 __all__ = ["add_parser", "cmd_calibrate"]
@@ -66,6 +67,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--calibrated-dir", default=str(USER_SCENARIO_DIR / "calibrated"), metavar="DIR",
                    help="where the calibrated parameter sets go (default: scenarios/calibrated in the working "
                         "folder, which 'megacity-sd run' run there reads first; never the installed package)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar of the model runs")
     c.add_argument("--no-write", action="store_true",
                    help="do not write the calibrated parameter sets (fit.csv and figures only)")
     c.set_defaults(func=cmd_calibrate)
@@ -151,7 +153,7 @@ def cmd_calibrate(args) -> int:
         print(f"\n{city}:", flush=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = calibrate(city, cfg, starts=args.starts, seed=args.seed)
+            res = calibrate(city, cfg, starts=args.starts, seed=args.seed, progress=not args.no_progress)
         _print_result(res)
         results.append(res)
     fit = pd.concat([r.statistics for r in results], ignore_index=True)
@@ -159,12 +161,12 @@ def cmd_calibrate(args) -> int:
     path = write_csv_atomic(_merge(out / "fit.csv", fit), out / "fit.csv")
     params = pd.concat([parameter_table(r) for r in results], ignore_index=True)
     write_csv_atomic(_merge(out / "calibrated_parameters.csv", params), out / "calibrated_parameters.csv")
-    print(f"\nwrote {path} ({len(fit)} rows for {', '.join(cities)}) and {out / 'calibrated_parameters.csv'}")
+    announce(f"\nwrote {path} ({len(fit)} rows for {', '.join(cities)}) and {out / 'calibrated_parameters.csv'}")
     if not args.no_figures:
         files = [write_calibration_figure(r, args.figures) for r in results]
-        print(f"wrote {', '.join(f.name for f in files)} into {args.figures}/")
+        announce(f"wrote {', '.join(f.name for f in files)} into {args.figures}/")
     if not args.no_write:
         files = [write_calibrated(r, args.calibrated_dir) for r in results]
-        print(f"wrote {', '.join(f.name for f in files)} into {args.calibrated_dir}/ "
+        announce(f"wrote {', '.join(f.name for f in files)} into {args.calibrated_dir}/ "
               "('megacity-sd run' now uses them)")
     return 0

@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..io import FIGURES_DIR, OUTPUT_DIR
+
 __all__ = [
     "Parser",
     "add_engine_arg",
@@ -30,11 +32,11 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def add_output_args(parser, *, out_help: str = "output folder for the tables", out_default: str = "output",
+def add_output_args(parser, *, out_help: str = "output folder for the tables", out_default: str = OUTPUT_DIR,
                     figures_help: str = "folder for figures") -> None:
     """Declare ``--out``, ``--figures`` and ``--no-figures``, shared by the subcommands that write files."""
     parser.add_argument("--out", default=out_default, help=f"{out_help} (default: %(default)s)")
-    parser.add_argument("--figures", default="figures", help=f"{figures_help} (default: %(default)s)")
+    parser.add_argument("--figures", default=FIGURES_DIR, help=f"{figures_help} (default: %(default)s)")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     add_figure_format_args(parser)
 
@@ -135,10 +137,19 @@ def check_output_folder(path: str | Path, option: str) -> None:
     """
     from ..errors import UserInputError
 
+    if not str(path).strip():
+        raise UserInputError(f"{option} '{path}': empty; allowed: a folder name (existing or to be created)")
     p = Path(path)
-    if p.exists() and not p.is_dir():
+    try:
+        exists = p.exists()
+    except (OSError, ValueError) as err:  # a name the system refuses: too long, a NUL character
+        shown = str(path) if len(str(path)) <= 60 else str(path)[:57] + "..."
+        reason = getattr(err, "strerror", None) or str(err)
+        raise UserInputError(f"{option} {shown}: not a usable folder name ({reason}); allowed: a folder name the "
+                             "system accepts") from None
+    if exists and not p.is_dir():
         raise UserInputError(f"{option} {path}: is a file; allowed: a folder (existing or to be created)")
-    anc = p if p.exists() else next((a for a in p.absolute().parents if a.exists()), None)
+    anc = p if exists else next((a for a in p.absolute().parents if a.exists()), None)
     if anc is None or not anc.is_dir():
         raise UserInputError(f"{option} {path}: cannot be created ({anc} is a file); allowed: a folder")
     try:
@@ -153,9 +164,9 @@ def check_output_folder(path: str | Path, option: str) -> None:
 
 def check_outputs(args) -> None:
     """The output folders a subcommand will write, checked before it runs anything."""
-    if getattr(args, "out", None):
+    if getattr(args, "out", None) is not None:
         check_output_folder(args.out, "--out")
-    if getattr(args, "figures", None) and not getattr(args, "no_figures", False):
+    if getattr(args, "figures", None) is not None and not getattr(args, "no_figures", False):
         check_output_folder(args.figures, "--figures")
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserInputError
+from ..io import announce
 from .common import add_engine_arg, add_output_args, not_with
 
 __all__ = ["add_parser", "cmd_decompose"]
@@ -235,10 +236,10 @@ def cmd_decompose(args) -> int:
     print("\nNotes:")
     for n in dict.fromkeys(notes["note"]):
         print(f"  - {n}")
-    print(f"\nwrote {', '.join(str(p) for p in written)}")
+    announce(f"\nwrote {', '.join(str(p) for p in written)}")
     if not args.no_figures:
         files = _write_figures(decs, Path(args.figures))
-        print(f"wrote {len(files)} figure(s) into {args.figures}/: {', '.join(p.name for p in files)}")
+        announce(f"wrote {len(files)} figure(s) into {args.figures}/: {', '.join(p.name for p in files)}")
     return 0
 
 

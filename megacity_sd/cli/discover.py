@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..io import announce
 from .common import add_engine_arg, add_output_args
 
 __all__ = ["add_parser", "cmd_discover", "cmd_seek", "cmd_robust"]
@@ -223,7 +224,7 @@ def cmd_discover(args) -> int:
     if len(d.features):
         pairs.append((lambda: plot_features(d), f"{slug}_feature_scores.png"))
     figs = _figures(args, pairs)
-    print(f"\nwrote {', '.join(str(p) for p in written)}" + (f"; figures: {', '.join(str(p) for p in figs)}"
+    announce(f"\nwrote {', '.join(str(p) for p in written)}" + (f"; figures: {', '.join(str(p) for p in figs)}"
                                                               if figs else ""))
     print(f"time: runs {d.seconds['runs']:.1f} s, PRIM {d.seconds['prim']:.1f} s, feature scores "
           f"{d.seconds['features']:.1f} s")
@@ -293,7 +294,7 @@ def cmd_seek(args) -> int:
         print("No lever setting meets every target. Missed even with every searched lever at its maximum:")
         for r in ttab[~ttab["met"]].itertuples():
             print(f"  - {r.target}: {r.reads}")
-        print(f"wrote {', '.join(str(p) for p in written)}")
+        announce(f"wrote {', '.join(str(p) for p in written)}")
         return 1
     text, constants = scenario_yaml(res, name=name, city=base.city, targets=targets)
     # check the file as `megacity-sd run --scenario FILE` reads and runs it, before keeping it
@@ -323,7 +324,7 @@ def cmd_seek(args) -> int:
         written += written_p
         pairs.append(pair)
     figs = _figures(args, pairs)
-    print(f"wrote {', '.join(str(p) for p in dict.fromkeys(written))}"
+    announce(f"wrote {', '.join(str(p) for p in dict.fromkeys(written))}"
           + (f"; figure: {', '.join(str(p) for p in figs)}" if figs else ""))
     return 0 if ok else 1
 
@@ -412,6 +413,6 @@ def cmd_robust(args) -> int:
     rob = r.robust_packages()
     print(f"\nRobust packages: {', '.join(rob) if rob else 'none'}")
     figs = _figures(args, [(lambda: plot_robustness(r), f"{r.city}_{_slug(targets.name)}_robust.png")])
-    print(f"wrote {', '.join(str(p) for p in written)}" + (f"; figure: {', '.join(str(p) for p in figs)}"
+    announce(f"wrote {', '.join(str(p) for p in written)}" + (f"; figure: {', '.join(str(p) for p in figs)}"
                                                            if figs else ""))
     return 0

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..io import announce
 
 __all__ = ["add_parser", "cmd_explore", "cmd_report"]
 
@@ -135,5 +136,5 @@ def cmd_report(args) -> int:
     html = build_report(scenarios, engine=args.engine, year=args.year)
     path = write_text_atomic(html, out)  # lands when the command ends (staged_outputs)
     size = len(html.encode("utf-8")) / 1e6
-    print(f"wrote {path} ({size:.1f} MB, self-contained: open it in any browser, or email it)")
+    announce(f"wrote {path} ({size:.1f} MB, self-contained: open it in any browser, or email it)")
     return 0

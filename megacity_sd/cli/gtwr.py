@@ -16,6 +16,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from ..io import FIGURES_DIR, announce
+
 __all__ = ["LOCAL_METHODS", "BUILTIN_PANEL", "add_gtwr_arguments", "cmd_fit_local", "read_data"]
 
 #: Written here so that building the parser does not import the fitting packages.
@@ -80,6 +82,7 @@ def add_gtwr_arguments(fit_parser) -> None:
     g.add_argument("--permutations", type=int, default=99,
                    help="Monte Carlo permutations of the test of local variation (default: %(default)s; 0 skips it)")
     g.add_argument("--seed", type=int, default=1, help="seed of the permutations (default: %(default)s)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars of the search and the permutations")
     g.add_argument("--reselect", action="store_true",
                    help="gwr: use mgwr's own test, re-selecting the bandwidth in every permutation (slow)")
     g.add_argument("--highlight", default=None,
@@ -88,7 +91,7 @@ def add_gtwr_arguments(fit_parser) -> None:
                    help="years averaged in the megacity table (default: the last five fitted)")
     have = set(getattr(fit_parser, "_option_string_actions", {}))
     if "--figures" not in have:
-        g.add_argument("--figures", default="figures", help="folder for figures (default: %(default)s)")
+        g.add_argument("--figures", default=FIGURES_DIR, help="folder for figures (default: %(default)s)")
     if "--no-figures" not in have:
         g.add_argument("--no-figures", action="store_true", help="skip the figures")
     if "--format" not in have:
@@ -226,7 +229,7 @@ def cmd_fit_local(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--out {out}: is a file; allowed: a folder")
-    figures = Path(getattr(args, "figures", "figures"))
+    figures = Path(getattr(args, "figures", FIGURES_DIR))
     no_figures = getattr(args, "no_figures", False)
     if not no_figures and figures.exists() and not figures.is_dir():
         raise UserInputError(f"--figures {figures}: is a file; allowed: a folder")
@@ -239,9 +242,11 @@ def cmd_fit_local(args) -> int:
         fit = fit_local(data, args.dependent, drivers, entity=args.entity, time=args.time, lon=args.lon, lat=args.lat,
                         method=args.method, criterion=args.bandwidth_criterion, kernel=args.kernel,
                         fixed=args.fixed_bandwidth, bandwidth=args.bandwidth, tau=args.tau,
-                        bandwidth_range=args.bandwidth_range, tau_max=args.tau_max, source=name)
+                        bandwidth_range=args.bandwidth_range, tau_max=args.tau_max, source=name,
+                        progress=not args.no_progress)
         if args.permutations:
-            variability_test(fit, args.permutations, seed=args.seed, reselect=args.reselect)
+            variability_test(fit, args.permutations, seed=args.seed, reselect=args.reselect,
+                             progress=not args.no_progress)
         mega = megacity_table(fit, args.megacity_years)
     print(fit.summary())
     if not mega.empty:
@@ -263,10 +268,10 @@ def cmd_fit_local(args) -> int:
     if not mega.empty:
         write_csv_atomic(mega, out / f"stirpat_{m}_megacities.csv")
         written.append(f"stirpat_{m}_megacities.csv")
-    print(f"\nwrote {', '.join(written)} into {out}/")
+    announce(f"\nwrote {', '.join(written)} into {out}/")
     if not no_figures:
         highlight = _columns(args.highlight) if getattr(args, "highlight", None) else None
         with figure_format(getattr(args, "format", "png"), getattr(args, "dpi", 150)):
             path = write_local_figure(fit, figures, highlight)
-        print(f"wrote {path.name} into {figures}/")
+        announce(f"wrote {path.name} into {figures}/")
     return 0

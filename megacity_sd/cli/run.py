@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io import write_csv_atomic, write_workbook
+from ..io import announce, write_csv_atomic, write_workbook
 from .common import add_engine_arg, add_output_args, cities_of, load_scenarios
 
 __all__ = ["add_parser", "cmd_compare", "cmd_run", "cmd_scenarios", "wide_results"]
@@ -59,15 +59,15 @@ def cmd_run(args) -> int:
     out = Path(args.out)
     results = write_csv_atomic(long, out / "results.csv")
     write_csv_atomic(ev, out / "indicators.csv")
-    print(f"wrote {results} ({len(long)} rows) and {out / 'indicators.csv'} (with the change against baseline)")
+    announce(f"wrote {results} ({len(long)} rows) and {out / 'indicators.csv'} (with the change against baseline)")
     if args.xlsx:
         book = write_workbook({"indicators": ev, "results": wide_results(long)}, out / "results.xlsx")
-        print(f"wrote {book} (sheets: indicators; results, one row per variable and one column per year)")
+        announce(f"wrote {book} (sheets: indicators; results, one row per variable and one column per year)")
     if not args.no_figures:
         from ..plotting import write_run_figures
 
         files = write_run_figures(long, args.figures)
-        print(f"wrote {len(files)} figures into {args.figures}/")
+        announce(f"wrote {len(files)} figures into {args.figures}/")
     _print_summary(summary(long))
     return 0
 
@@ -124,7 +124,7 @@ def cmd_compare(args) -> int:
     out = Path(args.out)
     write_csv_atomic(table, out / "compare.csv")
     write_csv_atomic(compare_series(long), out / "compare_series.csv")
-    print(f"wrote {out / 'compare.csv'} and {out / 'compare_series.csv'}")
+    announce(f"wrote {out / 'compare.csv'} and {out / 'compare_series.csv'}")
     if not args.no_figures:
         import matplotlib.pyplot as plt
 
@@ -133,7 +133,7 @@ def cmd_compare(args) -> int:
         with plt.rc_context(STYLE):
             fig = plot_compare(long, title="Cities side by side: CO2 scope 1+2, per capita, per GDP; PM2.5")
             path = savefig_atomic(fig, Path(args.figures) / "compare_cities.png")
-        print(f"wrote {path}")
+        announce(f"wrote {path}")
     for scen in names:
         t = table[table["scenario"] == scen]
         print(f"\n{scen}: value (rank among the cities, 1 = lowest)")

@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..io import announce
 from .common import add_output_args
 
 __all__ = ["add_parser", "cmd_sensitivity", "write_figures"]
@@ -63,16 +64,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _options(args):
     from ..sensitivity import RunOptions
-    from ..simulate import ENGINES
+    from ..simulate import ENGINES, check_time_step
 
     if args.engine not in ENGINES:
         raise UserInputError(f"--engine {args.engine!r}: unknown; allowed: {', '.join(ENGINES)}")
     if args.workers is not None and args.workers < 0:
         raise UserInputError(f"--workers {args.workers}: not allowed; allowed: an integer >= 0")
-    if args.time_step is not None and not (0 < args.time_step <= 1
-                                           and abs(1 / args.time_step - round(1 / args.time_step)) < 1e-9):
-        raise UserInputError(f"--time-step {args.time_step:g}: not allowed; allowed: 1/k year for an integer k "
-                             "(1, 0.5, 0.25, 0.125 ...)")
+    check_time_step(args.time_step, name="--time-step")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserInputError(f"--batch-size {args.batch_size}: not allowed; allowed: an integer >= 1")
     if args.scheduler is not None and not str(args.scheduler).strip():
@@ -128,11 +126,11 @@ def cmd_sensitivity(args) -> int:
     written = [write_csv_atomic(unc.table(), out / "uncertainty.csv")]
     for name, table in tables.items():
         written.append(write_csv_atomic(table, out / f"{name}.csv"))
-    print("wrote " + ", ".join(str(p) for p in written))
+    announce("wrote " + ", ".join(str(p) for p in written))
     _print_summary(method, tables)
     if not args.no_figures:
         files = write_figures(method, tables, args.figures, scenarios=scenarios)
-        print(f"wrote {len(files)} figure(s) into {args.figures}/")
+        announce(f"wrote {len(files)} figure(s) into {args.figures}/")
     return 0
 
 

@@ -12,6 +12,7 @@ import argparse
 import warnings
 from pathlib import Path
 
+from ..io import announce
 from .common import add_engine_arg, add_output_args
 from .gtwr import LOCAL_METHODS, add_gtwr_arguments, cmd_fit_local, read_data
 
@@ -52,7 +53,7 @@ def cmd_stirpat_fit(args) -> int:
     table = write_csv_atomic(fit.table(), out / "stirpat.csv")
     write_csv_atomic(fit.vif.rename_axis("term").reset_index(), out / "stirpat_vif.csv")
     write_csv_atomic(fit.info(), out / "stirpat_info.csv")
-    print(f"wrote {table} ({len(fit.terms)} terms), {out / 'stirpat_vif.csv'} and {out / 'stirpat_info.csv'}")
+    announce(f"wrote {table} ({len(fit.terms)} terms), {out / 'stirpat_vif.csv'} and {out / 'stirpat_info.csv'}")
     return 0
 
 
@@ -78,7 +79,7 @@ def cmd_stirpat_literature(args) -> int:
         owid = owid_check()
     _print_owid(owid)
     path = write_csv_atomic(owid, Path(args.out) / "stirpat_owid_check.csv")
-    print(f"\nwrote {path}")
+    announce(f"\nwrote {path}")
     return 0
 
 
@@ -135,11 +136,11 @@ def cmd_stirpat_crosscheck(args) -> int:
     write_csv_atomic(res.paths, out / f"{city}_stirpat_paths.csv")
     write_csv_atomic(res.perturbation, out / f"{city}_stirpat_perturbation.csv")
     write_csv_atomic(res.owid, out / "stirpat_owid_check.csv")
-    print(f"\nwrote {city}_stirpat_verdict.csv, _gap_per_decade.csv, _paths.csv, _perturbation.csv and "
+    announce(f"\nwrote {city}_stirpat_verdict.csv, _gap_per_decade.csv, _paths.csv, _perturbation.csv and "
           f"stirpat_owid_check.csv into {out}/")
     if not args.no_figures:
         files = write_crosscheck_figures(res, args.figures)
-        print(f"wrote {', '.join(f.name for f in files)} into {args.figures}/")
+        announce(f"wrote {', '.join(f.name for f in files)} into {args.figures}/")
     return 0
 
 

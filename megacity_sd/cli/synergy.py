@@ -7,7 +7,8 @@ known, ``interaction.csv``, plus figures):
 * model runs (default): every scenario of a city against the baseline;
 * ``--table FILE``: measures that are not in the model (columns ``measure,
   pollutant, before, after``; optional ``city, year, unit``);
-* ``--history``: historical periods of the cities in ``history.csv``, with
+* ``--history``: historical periods of the cities in ``history.csv`` (PM2.5 years it lacks from the
+  environment bulletins, ``pm25_bulletins.csv``), with
   air-quality *concentrations* on the pollutant axis (``pollutant_basis``).
 
 :func:`add_parser` registers the subcommand; :func:`cmd_synergy` runs it and
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserInputError
+from ..io import announce
 from ..model import model_years
 from .common import add_engine_arg, add_output_args, not_with
 
@@ -56,8 +58,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src = s.add_mutually_exclusive_group()
     src.add_argument("--table", metavar="FILE", help="CSV of measures not in the model: measure, pollutant, "
                      "before, after (CO2 among the pollutants; optional city, year, unit)")
-    src.add_argument("--history", action="store_true", help="historical co-control from history.csv "
-                     "(pollutant axis = concentrations)")
+    src.add_argument("--history", action="store_true", help="historical co-control from history.csv and the "
+                     "PM2.5 bulletins (pollutant axis = concentrations)")
     s.add_argument("--city", action="append", help="city name or YAML file; repeatable (default: shanghai; "
                    "with --history: every city in history.csv)")
     s.add_argument("--scenario", action="append", help="scenario name or YAML file; repeatable (default: every "
@@ -238,11 +240,11 @@ def cmd_synergy(args) -> int:
         cities = list(pd.unique(changes["city"]))
         stem = f"{cities[0]}_synergy_history" if len(cities) == 1 else "history_synergy"
         groups = {stem: changes}
-        label = "history.csv (pollutant axis: concentrations)"
+        label = "history.csv and pm25_bulletins.csv (pollutant axis: concentrations)"
         for start, end in periods:
             got = changes[(changes["measure"] == f"{start}-{end}") & (changes["pollutant"] != "CO2")]
             if not (got["before"].notna() & got["after"].notna()).any():
-                print(f"note: period {start}-{end}: no pollutant series in history.csv has values for both "
+                print(f"note: period {start}-{end}: no pollutant series in the project's data has values for both "
                       f"{start} and {end}; its rows are empty (see the 'note' column)")
     else:
         not_with(args, ("measure",), "allowed only with --table")
@@ -293,7 +295,7 @@ def cmd_synergy(args) -> int:
                write_csv_atomic(cross, out / f"cross_elasticity{tag}.csv")]
     if inter_full is not None:
         written.append(write_csv_atomic(pick(inter_full).reset_index(drop=True), out / f"interaction{tag}.csv"))
-    print(f"wrote {', '.join(str(p) for p in written)} ({label})")
+    announce(f"wrote {', '.join(str(p) for p in written)} ({label})")
     _print_points(table if fig_year is None else full, fig_year)
     if inter_full is not None:
         _print_interaction(inter_full, fig_year)
@@ -302,7 +304,7 @@ def cmd_synergy(args) -> int:
         for stem, ch in groups.items():
             files += _write_figures(ch, stem, args, fig_year, spec, history=bool(args.history),
                                     zero_tol=args.zero_tol)
-        print(f"\nwrote {len(files)} figure(s) into {args.figures}/: {', '.join(p.name for p in files)}")
+        announce(f"\nwrote {len(files)} figure(s) into {args.figures}/: {', '.join(p.name for p in files)}")
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DATA_DIR", "TABLES", "history", "table"]
+__all__ = ["DATA_DIR", "TABLES", "history", "observed", "table"]
 
 DATA_DIR = Path(__file__).resolve().parent
 
@@ -64,3 +64,27 @@ def history(city: str | None = None, variable: str | None = None) -> pd.DataFram
     if variable is not None:
         df = df[df["variable"] == variable]
     return df.copy()
+
+
+def observed(city: str | None = None, variable: str | None = None) -> pd.DataFrame:
+    """:func:`history`, with the PM2.5 years it lacks taken from the environment bulletins (``pm25_bulletins``).
+
+    Where both hold a year they agree (tested); each row keeps its own ``source``, so a bulletin value is
+    cited as such (and carries that table's caveat).
+
+    Parameters
+    ----------
+    city, variable : str, optional
+        As :func:`history`.
+    """
+    hist = _history()
+    bulletins = _table("pm25_bulletins")
+    keys = ["city", "year", "variable"]
+    new = bulletins.merge(hist[keys], on=keys, how="left", indicator=True)
+    new = new[new["_merge"] == "left_only"].drop(columns="_merge")
+    df = pd.concat([hist, new[hist.columns]], ignore_index=True).sort_values(keys, kind="stable")
+    if city is not None:
+        df = df[df["city"] == city]
+    if variable is not None:
+        df = df[df["variable"] == variable]
+    return df.reset_index(drop=True)

@@ -427,7 +427,7 @@ class Explorer:
     def _export_setting(self, body: dict) -> tuple[_ExportRequest, str, Scenario, dict, Scenario]:
         req = _parse(_ExportRequest, body)
         city, preset, overrides, constants = self._setting(req)
-        if not _NAME.match(req.name) or req.name in list_scenarios() or req.name in list_cities():
+        if not _NAME.fullmatch(req.name) or req.name in list_scenarios() or req.name in list_cities():
             raise UserInputError(f"request: key 'name': {req.name!r} is not allowed; allowed: 1-40 letters, digits, "
                                  "'_' or '-', not the name of a shipped scenario or city")
         unknown = sorted(set(req.sources) - set(req.constants))

@@ -29,7 +29,7 @@ MAX_UPLOAD_BODY = 512 * 1024
 MAX_CONSTANTS = 2000
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")  # used with fullmatch: "$" would let a final newline in
 
 
 class RequestError(Exception):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import FIGURES_DIR
 from ..model import (
     MODEL_PATH,
     Element,
@@ -305,7 +306,7 @@ def plot_overview(st: Structure, axes=None, min_links: int = 3):
     return ax, axm
 
 
-def write_diagrams(out_dir: str | Path = "figures/diagrams", mdl_path: str | Path = MODEL_PATH) -> list[Path]:
+def write_diagrams(out_dir: str | Path = f"{FIGURES_DIR}/diagrams", mdl_path: str | Path = MODEL_PATH) -> list[Path]:
     """Write one stock-and-flow picture per sector and the overview.
 
     Files: ``<out_dir>/<sector>.png`` (dots in sector names become ``_``)

@@ -258,11 +258,42 @@ def min_rows(n_terms: int) -> int:
     return 50 + 2 * n_terms
 
 
+@contextlib.contextmanager
+def _search_ticks(progress: bool):
+    """A text sink for ``mgtwr``'s verbose search: each line it prints (``bw: .. , tau: .. , score: ..``, one per
+    golden-section step) becomes a tick of a progress bar; without ``progress``, a sink that keeps nothing."""
+    if not progress:
+        yield io.StringIO()
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(unit="step", desc="GTWR bandwidth search", mininterval=0.5)
+
+    class _Sink(io.TextIOBase):
+        """Whole lines only: ``print`` writes each of its arguments and the newline separately."""
+
+        pending = ""
+
+        def write(self, text: str) -> int:
+            *lines, self.pending = (self.pending + text).split("\n")
+            for line in lines:
+                if line.strip():
+                    bar.set_postfix_str(" ".join(line.split()), refresh=False)
+                    bar.update(1)
+            return len(text)
+
+    try:
+        yield _Sink()
+    finally:
+        bar.close()
+
+
 def fit_local(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, entity: str, time: str = "year",
               lon: str = "lon", lat: str = "lat", method: str = "gtwr", criterion: str = "AICc",
               kernel: str = "bisquare", fixed: bool = False, bandwidth: float | None = None,
               tau: float | None = None, bandwidth_range: tuple[float, float] | None = None,
-              tau_max: float = TAU_MAX, alpha: float = 0.05, source: str = "data") -> LocalFit:
+              tau_max: float = TAU_MAX, alpha: float = 0.05, source: str = "data",
+              progress: bool = False) -> LocalFit:
     """Fit STIRPAT with local coefficients by GTWR (``mgtwr``) or GWR (``mgwr``).
 
     Parameters
@@ -295,6 +326,9 @@ def fit_local(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, ent
         1 - confidence level of the local intervals.
     source : str
         Name of the data in error messages.
+    progress : bool
+        Show the GTWR bandwidth search as it goes (tqdm, on stderr: one tick per bandwidth tried, with the
+        best bandwidth, tau and score so far).
 
     Returns
     -------
@@ -374,9 +408,9 @@ def fit_local(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, ent
                 bw_lo, bw_hi = sel._init_section(None, None, 0.0, tau_max)[:2]
             tau_lo, tau_hi = (tau, tau) if tau is not None else (0.0, tau_max)
             rng = (float(bw_lo), float(bw_hi))
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _search_ticks(progress) as sink, contextlib.redirect_stdout(sink):
                 bandwidth, tau = sel.search(criterion=criterion, bw_min=bw_lo, bw_max=bw_hi, tau_min=tau_lo,
-                                            tau_max=tau_hi, bw_decimal=bw_decimal, tau_decimal=2, verbose=False)
+                                            tau_max=tau_hi, bw_decimal=bw_decimal, tau_decimal=2, verbose=progress)
             selector = sel
         with np.errstate(divide="ignore"):  # mgtwr divides by tau for a temporal bandwidth it only reports
             res = GTWR(coords, t, X, y, bandwidth, np.float64(tau), kernel=kernel, fixed=fixed).fit()

@@ -37,7 +37,7 @@ def _local_betas(fit: LocalFit, coords: np.ndarray, t: np.ndarray) -> np.ndarray
 
 
 def variability_test(fit: LocalFit, n_permutations: int = 99, seed: int | None = 1,
-                     reselect: bool = False) -> pd.DataFrame:
+                     reselect: bool = False, progress: bool = False) -> pd.DataFrame:
     """Monte Carlo test of whether each local coefficient varies more than chance.
 
     Fotheringham, Brunsdon & Charlton (2002), section 4.4; Hope (1968):
@@ -66,6 +66,8 @@ def variability_test(fit: LocalFit, n_permutations: int = 99, seed: int | None =
     reselect : bool
         GWR only: use ``mgwr``'s test with re-selection (needs a searched
         bandwidth).
+    progress : bool
+        Show a progress bar of the permutations (tqdm, on stderr).
 
     Returns
     -------
@@ -100,7 +102,12 @@ def variability_test(fit: LocalFit, n_permutations: int = 99, seed: int | None =
     else:
         rng = np.random.default_rng(seed)
         sds = np.empty((n_permutations, len(fit.terms)))
-        for i in range(n_permutations):
+        steps = range(n_permutations)
+        if progress:
+            from tqdm.auto import tqdm
+
+            steps = tqdm(steps, unit="fit", desc="permutation test", mininterval=0.5)
+        for i in steps:
             perm = rng.permutation(fit.nobs)
             sds[i] = _local_betas(fit, fit.coords[perm], fit.t[perm]).std(axis=0)
         p = (1 + (sds >= sd_obs).sum(axis=0)) / (1 + n_permutations)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import DATA_DIR, history
+from ..data import DATA_DIR, observed
 from ..errors import UserInputError
 
 __all__ = [
@@ -302,11 +302,12 @@ def read_measures(path: str | Path, weights: pd.DataFrame | None = None) -> pd.D
         df[col] = num.astype(float)
     if "year" in df.columns:
         num = pd.to_numeric(df["year"], errors="coerce")
-        bad = (df["year"].notna() & num.isna()) | (num.notna() & (num.round() - num).abs().gt(0))
+        bad = (df["year"].notna() & num.isna()) | (num.notna() & ((num.round() - num).abs().gt(0)
+                                                                   | ~num.between(1000, 9999)))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise UserInputError(f"{path}: column 'year', line {i + 2}: {df['year'].iloc[i]!r} is not a year; "
-                                 "allowed: an integer year or empty")
+                                 "allowed: an integer year from 1000 to 9999, or empty")
         df["year"] = num.round().astype("Int64")
     else:
         df["year"] = pd.array([pd.NA] * len(df), dtype="Int64")
@@ -369,7 +370,7 @@ def history_changes(periods: Sequence[tuple[int, int]] = DEFAULT_PERIODS, cities
         City ids of ``history.csv`` (default: all).
     data : pandas.DataFrame, optional
         Tidy history ``city, year, variable, value, unit, source`` (default:
-        :func:`megacity_sd.data.history`).
+        :func:`megacity_sd.data.observed`: ``history.csv`` with the PM2.5 of the environment bulletins).
 
     Returns
     -------
@@ -383,7 +384,7 @@ def history_changes(periods: Sequence[tuple[int, int]] = DEFAULT_PERIODS, cities
     UserInputError
         Unknown city, or a period year for which the data hold nothing.
     """
-    data = history() if data is None else data
+    data = observed() if data is None else data
     known = sorted(data["city"].unique())
     cities = list(known) if cities is None else list(cities)
     for c in cities:
@@ -407,7 +408,7 @@ def history_changes(periods: Sequence[tuple[int, int]] = DEFAULT_PERIODS, cities
                 continue
             for start, end in periods:
                 missing = [str(y) for y in (start, end) if y not in s.index]
-                note = f"no {var} for {' and '.join(missing)} in history.csv" if missing else ""
+                note = f"no {var} for {' and '.join(missing)} in the project's data" if missing else ""
                 rows.append({"city": city, "measure": f"{start}-{end}", "pollutant": pol, "year": end,
                              "unit": unit, "before": float(s.get(start, np.nan)), "after": float(s.get(end, np.nan)),
                              "pollutant_basis": basis, "note": note})
