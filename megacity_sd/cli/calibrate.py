@@ -168,5 +168,5 @@ def cmd_calibrate(args) -> int:
     if not args.no_write:
         files = [write_calibrated(r, args.calibrated_dir) for r in results]
         announce(f"wrote {', '.join(f.name for f in files)} into {args.calibrated_dir}/ "
-              "('megacity-sd run' now uses them)")
+                 "('megacity-sd run' now uses them)")
     return 0

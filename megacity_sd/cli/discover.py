@@ -225,7 +225,7 @@ def cmd_discover(args) -> int:
         pairs.append((lambda: plot_features(d), f"{slug}_feature_scores.png"))
     figs = _figures(args, pairs)
     announce(f"\nwrote {', '.join(str(p) for p in written)}" + (f"; figures: {', '.join(str(p) for p in figs)}"
-                                                              if figs else ""))
+                                                                 if figs else ""))
     print(f"time: runs {d.seconds['runs']:.1f} s, PRIM {d.seconds['prim']:.1f} s, feature scores "
           f"{d.seconds['features']:.1f} s")
     return 0
@@ -259,10 +259,8 @@ def cmd_seek(args) -> int:
 
     from ..discover import lever_by_name, levers
     from ..io import write_csv_atomic, write_text_atomic
-    from ..robust import least_effort, model_margins, scenario_yaml
-    from ..scenario import list_cities, load_scenario
-    from ..simulate import run
-    from ..targets import evaluate
+    from ..robust import check_scenario_file, least_effort, model_margins, scenario_yaml
+    from ..scenario import list_cities
 
     base, targets = _setup(args)
     _check_int(args.starts, "--starts", 1, 20)
@@ -297,16 +295,7 @@ def cmd_seek(args) -> int:
         announce(f"wrote {', '.join(str(p) for p in written)}")
         return 1
     text, constants = scenario_yaml(res, name=name, city=base.city, targets=targets)
-    # check the file as `megacity-sd run --scenario FILE` reads and runs it, before keeping it
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        probe = Path(tmp) / path.name
-        probe.write_text(text, encoding="utf-8")
-        scen = load_scenario(str(probe), city=args.city)
-        wide = run(scen)
-    series = {v: wide[v].to_numpy()[None, :] for v in targets.variables()}
-    values, met = evaluate(targets, wide.index.to_numpy(), series)
+    met = check_scenario_file(text, file_name=path.name, city=args.city, targets=targets)  # before keeping it
     written.append(write_text_atomic(text, path))
     print(f"\nLeast-effort setting for {base.city} (total weighted effort {res.total:.3f}; effort = share of the way "
           "from the city's baseline level to the lever's maximum):")
@@ -325,7 +314,7 @@ def cmd_seek(args) -> int:
         pairs.append(pair)
     figs = _figures(args, pairs)
     announce(f"wrote {', '.join(str(p) for p in dict.fromkeys(written))}"
-          + (f"; figure: {', '.join(str(p) for p in figs)}" if figs else ""))
+             + (f"; figure: {', '.join(str(p) for p in figs)}" if figs else ""))
     return 0 if ok else 1
 
 
@@ -414,5 +403,5 @@ def cmd_robust(args) -> int:
     print(f"\nRobust packages: {', '.join(rob) if rob else 'none'}")
     figs = _figures(args, [(lambda: plot_robustness(r), f"{r.city}_{_slug(targets.name)}_robust.png")])
     announce(f"wrote {', '.join(str(p) for p in written)}" + (f"; figure: {', '.join(str(p) for p in figs)}"
-                                                           if figs else ""))
+                                                              if figs else ""))
     return 0

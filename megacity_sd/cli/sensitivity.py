@@ -20,7 +20,7 @@ from ..errors import UserInputError
 from ..io import announce
 from .common import add_output_args
 
-__all__ = ["add_parser", "cmd_sensitivity", "write_figures"]
+__all__ = ["add_parser", "cmd_sensitivity"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -129,7 +129,15 @@ def cmd_sensitivity(args) -> int:
     announce("wrote " + ", ".join(str(p) for p in written))
     _print_summary(method, tables)
     if not args.no_figures:
-        files = write_figures(method, tables, args.figures, scenarios=scenarios)
+        from ..sensitivity import write_figures
+
+        nominal = None
+        if method == "mc":
+            from ..simulate import run
+
+            nominal = {sc.name: run(sc, opts.engine) for sc in scenarios}  # the central run of each scenario
+        files = write_figures(method, tables, args.figures, city=scen.city, scenarios=[sc.name for sc in scenarios],
+                              nominal=nominal)
         announce(f"wrote {len(files)} figure(s) into {args.figures}/")
     return 0
 
@@ -160,66 +168,3 @@ def _print_summary(method: str, tables) -> None:
         for r in t.itertuples(index=False):
             if r.indicator in ("cumulative CO2 2021-2060", "CO2 in 2060", "PM2.5 in 2035"):
                 print(f"  {r.scenario:<18} {r.indicator:<26} {r.p05:10.4g} {r.p50:10.4g} {r.p95:10.4g} {r.unit}")
-
-
-def write_figures(method: str, tables, out_dir: str | Path, *, scenarios) -> list[Path]:
-    """Write the figures of one method (PNG, written to a temporary name and renamed).
-
-    Returns
-    -------
-    list of Path
-    """
-    import matplotlib.pyplot as plt
-
-    from ..indicators import KEY_INDICATORS
-    from ..plotting import COLORS, STYLE, savefig_atomic
-    from ..sensitivity import SERIES, plot_fan, plot_morris, plot_sobol, plot_sobol_years, plot_tornado
-
-    out_dir = Path(out_dir)
-    scen = scenarios[0]
-    stem = f"{scen.city}_{scen.name}"
-    inds = list(KEY_INDICATORS)
-    written: list[Path] = []
-    with plt.rc_context(STYLE):
-        if method in ("oat", "morris", "sobol"):
-            table = tables[method]
-            fn = {"oat": plot_tornado, "morris": plot_morris, "sobol": plot_sobol}[method]
-            fig, axes = plt.subplots(4, 2, figsize=(11, 13), layout="constrained")
-            for ax, ind in zip(axes.flat, inds, strict=True):
-                fn(table, ind, ax, top=8)
-            axes.flat[0].legend(loc="lower right")
-            title = {"oat": "one-at-a-time (tornado)", "morris": "Morris screening",
-                     "sobol": "Sobol indices (95 % bootstrap intervals)"}[method]
-            fig.suptitle(f"{scen.city} / {scen.name}: {title}")
-            name = {"oat": "tornado", "morris": "morris", "sobol": "sobol"}[method]
-            written.append(savefig_atomic(fig, out_dir / f"{stem}_{name}.png"))
-        if method == "sobol" and "sobol_yearly" in tables:
-            yearly = tables["sobol_yearly"]
-            fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), layout="constrained")
-            im = None
-            for j, var in enumerate(SERIES):
-                for i, idx in enumerate(("S1", "ST")):
-                    im = plot_sobol_years(yearly, var, idx, axes[i, j], top=8)
-            fig.colorbar(im, ax=axes, shrink=0.6, label="Sobol index")
-            fig.suptitle(f"{scen.city} / {scen.name}: Sobol indices by year (first order S1, total ST)")
-            written.append(savefig_atomic(fig, out_dir / f"{stem}_sobol_years.png"))
-        if method == "mc":
-            from ..simulate import run
-
-            bands = tables["mc"]
-            nominal = {s.name: run(s) for s in scenarios}  # the central run of each scenario
-            for var, (label, _scale, _unit) in SERIES.items():
-                n = len(scenarios)
-                cols = min(n, 3)
-                rows = (n + cols - 1) // cols
-                fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False,
-                                         sharey=True, layout="constrained")
-                for ax in axes.flat[n:]:
-                    ax.set_visible(False)
-                for ax, s in zip(axes.flat, scenarios, strict=False):
-                    plot_fan(bands, var, s.name, ax, nominal=nominal[s.name][var], color=COLORS.get(s.name, "C0"))
-                axes.flat[0].legend(loc="lower left")
-                fig.suptitle(f"{scen.city}: {label}, Monte Carlo 5-50-95 % (Latin hypercube)")
-                key = {"CO2 scope 1 and 2": "co2", "PM25": "pm25", "Population": "population"}[var]
-                written.append(savefig_atomic(fig, out_dir / f"{scen.city}_mc_{key}.png"))
-    return written

@@ -137,7 +137,7 @@ def cmd_stirpat_crosscheck(args) -> int:
     write_csv_atomic(res.perturbation, out / f"{city}_stirpat_perturbation.csv")
     write_csv_atomic(res.owid, out / "stirpat_owid_check.csv")
     announce(f"\nwrote {city}_stirpat_verdict.csv, _gap_per_decade.csv, _paths.csv, _perturbation.csv and "
-          f"stirpat_owid_check.csv into {out}/")
+             f"stirpat_owid_check.csv into {out}/")
     if not args.no_figures:
         files = write_crosscheck_figures(res, args.figures)
         announce(f"wrote {', '.join(f.name for f in files)} into {args.figures}/")

@@ -46,6 +46,7 @@ from .pareto import (
 )
 from .seek import (
     SeekResult,
+    check_scenario_file,
     least_effort,
     model_margins,
     scenario_yaml,
@@ -56,6 +57,7 @@ __all__ = [
     "model_margins",
     "least_effort",
     "scenario_yaml",
+    "check_scenario_file",
     "RobustResult",
     "sample_futures",
     "robustness",

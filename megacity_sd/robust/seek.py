@@ -14,6 +14,7 @@ from ..discover import Lever
 from ..targets import TargetSet, margins
 
 __all__ = [
+    "check_scenario_file",
     "SeekResult",
     "model_margins",
     "least_effort",
@@ -310,3 +311,43 @@ def scenario_yaml(result: SeekResult, *, name: str, city: str, targets: TargetSe
            "constants": {k: {"value": v, "source": src} for k, v in constants.items()}}
     head = "# Written by 'megacity-sd seek'. Run it with: megacity-sd run --city " + city + " --scenario THIS_FILE\n"
     return head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110), constants
+
+
+def check_scenario_file(text: str, *, file_name: str, city: str, targets: TargetSet,
+                        engine: str = "fast") -> pd.DataFrame:
+    """Check a scenario file's text as ``megacity-sd run --city CITY --scenario FILE`` reads and runs it.
+
+    The text is written to a temporary file named ``file_name`` (its name is what ``run`` would see),
+    loaded for ``city`` with the same reader as every command, run, and the targets evaluated on the run:
+    what :func:`scenario_yaml` wrote is thereby checked end to end, before a command keeps it.
+
+    Parameters
+    ----------
+    text : str
+        The YAML text of a scenario file.
+    file_name : str
+        Its file name (``least_effort_shanghai_plan.yaml``).
+    city : str
+        City name or city file, as given to ``run --city``.
+    targets : TargetSet
+    engine : str
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: each target's verdict (bool) and ``all targets``, as :func:`megacity_sd.targets.evaluate`.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from ..scenario import load_scenario
+    from ..simulate import run
+    from ..targets import evaluate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / Path(file_name).name
+        probe.write_text(text, encoding="utf-8")
+        wide = run(load_scenario(str(probe), city=city), engine)
+    series = {v: wide[v].to_numpy()[None, :] for v in targets.variables()}
+    _, met = evaluate(targets, wide.index.to_numpy(), series)
+    return met

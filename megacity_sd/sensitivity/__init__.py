@@ -43,6 +43,7 @@ from .plots import (
     plot_sobol,
     plot_sobol_years,
     plot_tornado,
+    write_figures,
 )
 from .uncertainty import (
     DISTRIBUTIONS,
@@ -75,4 +76,5 @@ __all__ = [
     "plot_sobol",
     "plot_sobol_years",
     "plot_fan",
+    "write_figures",
 ]

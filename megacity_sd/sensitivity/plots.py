@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from .methods import SERIES
 
+FIGURE_KEYS = {"CO2 scope 1 and 2": "co2", "PM25": "pm25", "Population": "population"}
+"""The short name of each of :data:`SERIES` in the Monte Carlo figures' file names (``<city>_mc_co2.png``)."""
+
 __all__ = [
+    "write_figures",
+    "FIGURE_KEYS",
     "plot_tornado",
     "plot_morris",
     "plot_sobol",
@@ -98,3 +105,74 @@ def plot_fan(bands: pd.DataFrame, variable: str, scenario: str, ax, *, nominal: 
     ax.set_ylabel(unit)
     ax.set_ylim(bottom=0)
     return ax
+
+
+def write_figures(method: str, tables: dict, out_dir: str | Path, *, city: str, scenarios: list[str],
+                  nominal: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+    """Draw the figures of one method's tables (PNG or the chosen format; written whole, then renamed).
+
+    Parameters
+    ----------
+    method : {"oat", "morris", "sobol", "mc"}
+    tables : dict of str to pandas.DataFrame
+        The method's tables: ``oat``, ``morris``, ``sobol`` (and ``sobol_yearly``) or ``mc``.
+    out_dir : str or Path
+    city : str
+    scenarios : list of str
+        The scenarios' names, the first being the one the screening methods ran.
+    nominal : dict of str to pandas.DataFrame, optional
+        ``mc`` only: each scenario's central run (:func:`megacity_sd.run`), drawn over its fan.
+
+    Returns
+    -------
+    list of Path
+    """
+    import matplotlib.pyplot as plt
+
+    from ..indicators import KEY_INDICATORS
+    from ..plotting import COLORS, STYLE, savefig_atomic
+
+    out_dir = Path(out_dir)
+    stem = f"{city}_{scenarios[0]}"
+    inds = list(KEY_INDICATORS)
+    written: list[Path] = []
+    with plt.rc_context(STYLE):
+        if method in ("oat", "morris", "sobol"):
+            table = tables[method]
+            fn = {"oat": plot_tornado, "morris": plot_morris, "sobol": plot_sobol}[method]
+            fig, axes = plt.subplots(4, 2, figsize=(11, 13), layout="constrained")
+            for ax, ind in zip(axes.flat, inds, strict=True):
+                fn(table, ind, ax, top=8)
+            axes.flat[0].legend(loc="lower right")
+            title = {"oat": "one-at-a-time (tornado)", "morris": "Morris screening",
+                     "sobol": "Sobol indices (95 % bootstrap intervals)"}[method]
+            fig.suptitle(f"{city} / {scenarios[0]}: {title}")
+            name = {"oat": "tornado", "morris": "morris", "sobol": "sobol"}[method]
+            written.append(savefig_atomic(fig, out_dir / f"{stem}_{name}.png"))
+        if method == "sobol" and "sobol_yearly" in tables:
+            yearly = tables["sobol_yearly"]
+            fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), layout="constrained")
+            im = None
+            for j, var in enumerate(SERIES):
+                for i, idx in enumerate(("S1", "ST")):
+                    im = plot_sobol_years(yearly, var, idx, axes[i, j], top=8)
+            fig.colorbar(im, ax=axes, shrink=0.6, label="Sobol index")
+            fig.suptitle(f"{city} / {scenarios[0]}: Sobol indices by year (first order S1, total ST)")
+            written.append(savefig_atomic(fig, out_dir / f"{stem}_sobol_years.png"))
+        if method == "mc":
+            bands = tables["mc"]
+            for var, (label, _scale, _unit) in SERIES.items():
+                n = len(scenarios)
+                cols = min(n, 3)
+                rows = (n + cols - 1) // cols
+                fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False,
+                                         sharey=True, layout="constrained")
+                for ax in axes.flat[n:]:
+                    ax.set_visible(False)
+                for ax, name in zip(axes.flat, scenarios, strict=False):
+                    plot_fan(bands, var, name, ax, nominal=None if nominal is None else nominal[name][var],
+                             color=COLORS.get(name, "C0"))
+                axes.flat[0].legend(loc="lower left")
+                fig.suptitle(f"{city}: {label}, Monte Carlo 5-50-95 % (Latin hypercube)")
+                written.append(savefig_atomic(fig, out_dir / f"{city}_mc_{FIGURE_KEYS[var]}.png"))
+    return written
