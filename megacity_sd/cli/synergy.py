@@ -190,17 +190,15 @@ def cmd_synergy(args) -> int:
     from ..synergy import (
         DEFAULT_YEARS,
         POLLUTANTS,
-        cross_elasticity,
+        analyse,
         history_changes,
-        interaction,
         load_weights,
         model_changes,
         parse_periods,
         read_measures,
-        synergy_table,
     )
 
-    if not (np.isfinite(args.zero_tol) and args.zero_tol >= 0):
+    if not (np.isfinite(args.zero_tol) and args.zero_tol >= 0):  # here too, to name the option and fail early
         raise UserInputError(f"--zero-tol {args.zero_tol!r}: not allowed; allowed: a number >= 0")
     weights = load_weights(args.weights)
     years = _parse_years(args.year)
@@ -281,22 +279,18 @@ def cmd_synergy(args) -> int:
             (" (territorial + imported electricity)" if args.scope == "total" else "")
 
     # compute everything before writing anything
-    full = synergy_table(changes, zero_tol=args.zero_tol)
-    pick = (lambda df: df) if years is None else (lambda df: df[df["year"].isin(years)])
-    table = pick(full).reset_index(drop=True)
-    cross = pick(cross_elasticity(changes, zero_tol=args.zero_tol)).reset_index(drop=True)
-    inter_full = None
-    if spec is not None:
-        inter_full = interaction(changes, combined=spec[0], singles=spec[1], zero_tol=args.zero_tol)
+    res = analyse(changes, years=years, combined=spec[0] if spec else None, singles=spec[1] if spec else (),
+                  zero_tol=args.zero_tol)
+    inter_full = res.interaction
 
     out = Path(args.out)
     tag = "" if args.table or args.history or args.scope == "total" else f"_scope{args.scope}"
-    written = [write_csv_atomic(table, out / f"synergy{tag}.csv"),
-               write_csv_atomic(cross, out / f"cross_elasticity{tag}.csv")]
+    written = [write_csv_atomic(res.table, out / f"synergy{tag}.csv"),
+               write_csv_atomic(res.cross, out / f"cross_elasticity{tag}.csv")]
     if inter_full is not None:
-        written.append(write_csv_atomic(pick(inter_full).reset_index(drop=True), out / f"interaction{tag}.csv"))
+        written.append(write_csv_atomic(res.selected(inter_full), out / f"interaction{tag}.csv"))
     announce(f"wrote {', '.join(str(p) for p in written)} ({label})")
-    _print_points(table if fig_year is None else full, fig_year)
+    _print_points(res.table if fig_year is None else res.points, fig_year)
     if inter_full is not None:
         _print_interaction(inter_full, fig_year)
     if not args.no_figures:

@@ -73,6 +73,8 @@ from .coordinates import (
     PATH_YEARS,
     QUADRANTS,
     EnsembleCloud,
+    SynergyResult,
+    analyse,
     cross_elasticity,
     elasticity,
     ensemble_cloud,
@@ -89,6 +91,8 @@ from .plots import (
 )
 
 __all__ = [
+    "SynergyResult",
+    "analyse",
     "APE",
     "CO2",
     "DEFAULT_PERIODS",

@@ -432,3 +432,69 @@ def ensemble_cloud(long: pd.DataFrame, *, scenario: str, baseline: str = "baseli
         raise UserInputError(f"ensemble: {len(xy)} run(s) with defined coordinates; allowed: at least 3")
     return EnsembleCloud(points=pts, mean=xy.mean(axis=0), cov=np.cov(xy, rowvar=False), level=level,
                          scenario=scenario, pollutant=pollutant, year=int(year))
+
+
+@dataclass
+class SynergyResult:
+    """Everything the co-control analysis of one changes table gives, for the selected years.
+
+    Attributes
+    ----------
+    changes : pandas.DataFrame
+        The changes table it was computed from (every year).
+    points : pandas.DataFrame
+        :func:`synergy_table` of every year (the figures' paths use them all).
+    table : pandas.DataFrame
+        ``points`` in the selected years (``synergy.csv``).
+    cross : pandas.DataFrame
+        :func:`cross_elasticity` in the selected years.
+    interaction : pandas.DataFrame or None
+        :func:`interaction` of every year, when a combined measure and its singles were given.
+    years : list of int or None
+        The selected years (None: all).
+    """
+
+    changes: pd.DataFrame
+    points: pd.DataFrame
+    table: pd.DataFrame
+    cross: pd.DataFrame
+    interaction: pd.DataFrame | None
+    years: list[int] | None
+
+    def selected(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Rows of ``df`` in the selected years."""
+        return (df if self.years is None else df[df["year"].isin(self.years)]).reset_index(drop=True)
+
+
+def analyse(changes: pd.DataFrame, *, years: Sequence[int] | None = None,
+            combined: str | None = None, singles: Sequence[str] = (),
+            zero_tol: float = DEFAULT_ZERO_TOL) -> SynergyResult:
+    """Co-control points, cross-elasticities and (optionally) the interaction of a combined measure, at once.
+
+    Parameters
+    ----------
+    changes : pandas.DataFrame
+        A changes table (:func:`model_changes`, :func:`read_measures`, :func:`history_changes`).
+    years : sequence of int, optional
+        Keep these years in ``table`` and ``cross`` (default: every year).
+    combined : str, optional
+        The combined measure; with ``singles`` (its parts, at least two), :func:`interaction` is computed.
+    singles : sequence of str
+    zero_tol : float
+        A relative change within +-``zero_tol`` is zero (dimensionless).
+
+    Returns
+    -------
+    SynergyResult
+    """
+    if not (np.isfinite(zero_tol) and zero_tol >= 0):
+        raise UserInputError(f"zero_tol {zero_tol!r}: not allowed; allowed: a number >= 0")
+    yrs = None if years is None else [int(y) for y in years]
+    points = synergy_table(changes, zero_tol=zero_tol)
+    pick = (lambda df: df) if yrs is None else (lambda df: df[df["year"].isin(yrs)])
+    inter = None
+    if combined is not None:
+        inter = interaction(changes, combined=combined, singles=tuple(singles), zero_tol=zero_tol)
+    return SynergyResult(changes=changes, points=points, table=pick(points).reset_index(drop=True),
+                         cross=pick(cross_elasticity(changes, zero_tol=zero_tol)).reset_index(drop=True),
+                         interaction=inter, years=yrs)
