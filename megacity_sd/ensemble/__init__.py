@@ -7,7 +7,9 @@ constants. The sets are cut into batches; each worker loads the model once
 as one vectorised pass); every finished batch is written to its own file in
 ``out_dir`` (written to a temporary name and renamed), next to a manifest
 that identifies the ensemble. Running the same ensemble into the same folder
-again reads the stored batches and computes only the missing ones.
+again reads the stored batches and computes only the missing ones; a batch
+file that is truncated or altered (unreadable, or arrays of the wrong shape)
+is dropped and computed again, with one line on stderr naming it.
 
 A batch whose worker dies (or whose evaluation raises) is retried; a batch
 that fails again is evaluated in isolation, split in halves down to single

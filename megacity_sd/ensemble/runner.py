@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 import traceback
 from collections import deque
@@ -27,7 +28,9 @@ from .store import (
     _FORMAT,
     EnsembleResult,
     _assemble,
+    _batch_path,
     _check_params,
+    _DamagedBatch,
     _params_hash,
     _read_batch,
     _write_batch,
@@ -207,14 +210,24 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
         _write_json(manifest, out_dir / "manifest.json")
     values = params.to_numpy(dtype=float)
     stored: dict[int, dict] = {}
+    damaged = []
     for b in range(n_batches):
-        got = _read_batch(out_dir, b, len(spec.series))
-        if got is not None and len(got["rows"]) == min(bs, n - b * bs):
+        try:
+            got = _read_batch(out_dir, b, len(spec.series), rows=np.arange(b * bs, min(n, (b + 1) * bs)),
+                              n_ind=len(spec.indicators))
+        except _DamagedBatch as err:  # truncated (a crash, a full disk) or altered: dropped, computed again
+            path = _batch_path(out_dir, b)
+            path.unlink(missing_ok=True)
+            damaged.append(b)
+            print(f"{label}: batch {b} of {out_dir} was damaged ({err}); dropped, computing it again",
+                  file=sys.stderr, flush=True)
+            continue
+        if got is not None:
             stored[b] = got
     n_stored_batches = len(stored)
     todo = deque((b, np.arange(b * bs, min(n, (b + 1) * bs)), 0) for b in range(n_batches) if b not in stored)
     stats = {"runs": n, "batches": n_batches, "batch_size": bs, "batches_stored": n_stored_batches,
-             "batches_computed": 0, "runs_computed": 0, "failed_attempts": 0}
+             "batches_damaged": damaged, "batches_computed": 0, "runs_computed": 0, "failed_attempts": 0}
     n_reused = sum(len(s["rows"]) for s in stored.values())
     if progress and n_reused:
         print(f"{label}: resuming; {n_reused} of {n} runs reused from {out_dir}", flush=True)
