@@ -78,3 +78,59 @@ def test_a_damaged_batch_is_dropped_and_computed_again(tmp_path, clean, capfd, d
         assert_array_equal(got.indicators.to_numpy(), ref.indicators.to_numpy())
         assert_array_equal(got.series["PM25"].to_numpy(), ref.series["PM25"].to_numpy())
     assert res.failed.empty
+
+
+# --- RunOptions: checked once, in the class ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, words", [
+    (0, "out of range"), (-1, "out of range"), (1e-6, "finer than 1/1024"), (True, "not a number"),
+    ([1], "not a number"), (0.3, "not 1/k year"), (2, "out of range"), (float("nan"), "out of range"),
+    ("0.25", "not a number"),
+])
+def test_run_options_refuse_a_bad_time_step(value, words):
+    with pytest.raises(UserInputError, match=words) as err:
+        ens.RunOptions(time_step=value)
+    msg = str(err.value)
+    assert msg.startswith("time_step ") and "--" not in msg and "\n" not in msg, msg
+    assert "1/k year" in msg  # says what is allowed
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("workers", -1, "out of range"), ("workers", True, "not an integer"), ("workers", [2], "not an integer"),
+    ("workers", 2.0, "not an integer"), ("batch_size", 0, "out of range"), ("batch_size", False, "not an integer"),
+    ("batch_size", [8], "not an integer"), ("batch_size", "8", "not an integer"), ("engine", "fastest", "unknown"),
+    ("progress", 1, "True or False"), ("scheduler", " ", "empty"), ("scheduler", 8786, "not allowed"),
+    ("store", 3, "not a folder"),
+])
+def test_run_options_refuse_bad_values(field, value, words):
+    with pytest.raises(UserInputError, match=words) as err:
+        ens.RunOptions(**{field: value})
+    msg = str(err.value)
+    assert msg.startswith(field) and "--" not in msg and "\n" not in msg, msg
+
+
+def test_run_options_refuse_workers_and_scheduler_together():
+    with pytest.raises(UserInputError, match="choose one"):
+        ens.RunOptions(workers=2, scheduler="tcp://127.0.0.1:8786")
+
+
+@pytest.mark.parametrize("step", [1, 0.5, 0.25, 0.125, 1 / 3, 1 / 365, 1 / 1024, np.float64(0.0625)])
+def test_run_options_take_valid_values(step, tmp_path):
+    opts = ens.RunOptions(store=str(tmp_path), workers=np.int64(0), time_step=step, batch_size=4, progress=True)
+    assert opts.time_step == float(step) and type(opts.time_step) is float
+    assert opts.workers == 0 and type(opts.workers) is int and opts.store == tmp_path
+    assert ens.RunOptions().time_step is None and ens.RunOptions(scheduler="tcp://h:8786").scheduler
+
+
+def _must_not_run(params, base, variables, *, time_step=None, mdl_path=None):
+    raise AssertionError("evaluated although the options were not allowed")
+
+
+def test_run_ensemble_refuses_the_same_values(tmp_path):
+    """run_ensemble, the other door to the runner, checks with the same rules and the same names."""
+    for kw, words in [({"time_step": 1e-6}, "time_step 1e-06: finer"), ({"workers": True}, "workers True"),
+                      ({"batch_size": 2.5}, "batch_size 2.5")]:
+        with pytest.raises(UserInputError, match=words):
+            run_ensemble(_sets(2), tmp_path / "x", progress=False, engine=_must_not_run, indicators=IND,
+                         **({"workers": 0} | kw))
+    assert not (tmp_path / "x").exists()

@@ -27,6 +27,7 @@ Layout of ``out_dir``::
     failed.csv             parameter sets that failed in isolation (written at the end, if any)
 """
 
+from .checks import MAX_STEPS_PER_YEAR, check_time_step
 from .runner import (
     run_ensemble,
 )
@@ -52,4 +53,6 @@ __all__ = [
     "read_parameter_table",
     "RunOptions",
     "session",
+    "check_time_step",
+    "MAX_STEPS_PER_YEAR",
 ]

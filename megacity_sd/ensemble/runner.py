@@ -23,6 +23,7 @@ from ..errors import Interrupted, UserInputError
 from ..indicators import INDICATORS
 from ..io import write_csv_atomic
 from ..model import MODEL_PATH, canonical, check_constant, model_doc
+from .checks import check_count, check_time_step
 from .runners import DaskRunner, LocalRunner
 from .store import (
     _FORMAT,
@@ -91,7 +92,9 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
     runner : LocalRunner or DaskRunner, optional
         An already started runner (reused across ensembles; not closed here).
     time_step : float, optional
-        Integration step in years (default: the model's TIME STEP, 1/8).
+        Integration step in years, 1/k year for an integer k from 1 to
+        :data:`~megacity_sd.ensemble.checks.MAX_STEPS_PER_YEAR` (default: the
+        model's TIME STEP, 1/8).
     retries : int
         Extra attempts of a failed batch before it is evaluated in isolation.
     progress : bool
@@ -111,20 +114,19 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
     ------
     UserInputError
         A column that is not a model constant, a non-numeric value, an
-        ``out_dir`` holding a different ensemble, a bad worker count.
+        ``out_dir`` holding a different ensemble, a count (``workers``,
+        ``batch_size``, ``retries``) that is not an integer in range, a
+        ``time_step`` that is not allowed.
     """
     mdl_path = Path(mdl_path)
     if isinstance(engine, str) and engine not in ENGINES:
         raise UserInputError(f"engine {engine!r} not allowed; allowed: {', '.join(ENGINES)}")
-    if workers is not None and (not isinstance(workers, int | np.integer) or workers < 0):
-        raise UserInputError(f"workers {workers}: not allowed; allowed: an integer >= 0")
+    workers = check_count(workers, "workers", 0)
+    batch_size = check_count(batch_size, "batch_size", 1)
+    retries = check_count(retries, "retries", 0, none=False)
     if scheduler is not None and workers is not None:
         raise UserInputError("workers and scheduler: choose one (a local pool or a Dask cluster)")
-    if time_step is not None:
-        steps = 1.0 / float(time_step) if float(time_step) > 0 else 0.0
-        if not (0 < float(time_step) <= 1 and abs(steps - round(steps)) < 1e-9):
-            raise UserInputError(f"time step {time_step!r}: not allowed; allowed: 1/k year for an integer k >= 1 "
-                                 "(the saved years must be steps)")
+    time_step = check_time_step(time_step, "time_step")
     params = _check_params(pd.DataFrame(params), mdl_path)
     n = len(params)
     if n == 0:
@@ -176,7 +178,7 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
                                  "engine or model); allowed: an empty folder or the folder of the same ensemble")
         stored_bs = int(old["batch_size"])
         if batch_size is not None and int(batch_size) != stored_bs:
-            raise UserInputError(f"batch size {batch_size}: the stored ensemble in {out_dir} uses {stored_bs}; "
+            raise UserInputError(f"batch_size {batch_size}: the stored ensemble in {out_dir} uses {stored_bs}; "
                                  "allowed: the same batch size (or none)")
     own_runner = runner is None
     if runner is None:
