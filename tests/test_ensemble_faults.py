@@ -7,6 +7,7 @@ line, naming the option as the Python API spells it).
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -134,3 +135,67 @@ def test_run_ensemble_refuses_the_same_values(tmp_path):
             run_ensemble(_sets(2), tmp_path / "x", progress=False, engine=_must_not_run, indicators=IND,
                          **({"workers": 0} | kw))
     assert not (tmp_path / "x").exists()
+
+
+# --- one identity: the key of the manifest, the folder names of the analyses ------------------------------------
+
+def test_the_identity_covers_every_input_that_changes_results():
+    sets, base = _sets(6), load_scenario("baseline").constants
+    kw = {"base": base, "indicators": IND, "series": ["PM25"]}
+    ref = ens.ensemble_id(sets, **kw)
+    assert ref == ens.ensemble_id(sets, **kw)
+    renamed = sets.rename(columns={"rebound elasticity": "Rebound  Elasticity"})  # the same constant
+    assert ens.ensemble_id(renamed, **kw) == ref
+    other = {ens.ensemble_id(sets, **(kw | {"time_step": 0.25})), ens.ensemble_id(sets, **(kw | {"time_step": 0.5})),
+             ens.ensemble_id(sets, **(kw | {"engine": "simlin"})), ens.ensemble_id(sets, **(kw | {"series": []})),
+             ens.ensemble_id(sets, **(kw | {"indicators": IND[:1]})),
+             ens.ensemble_id(sets, **(kw | {"base": base | {"NEV sales target": 0.61}})),
+             ens.ensemble_id(sets.assign(**{"rebound elasticity": sets["rebound elasticity"] + 1e-12}), **kw)}
+    assert ref not in other and len(other) == 7
+
+
+def test_two_ensembles_differing_only_in_time_step(tmp_path):
+    """Different identities (the second is not mistaken for the first) and different results."""
+    sets, kw = _sets(4), _kw(batch_size=None)
+    coarse = run_ensemble(sets, tmp_path / "a", time_step=0.5, **kw)
+    fine = run_ensemble(sets, tmp_path / "b", time_step=0.0625, **kw)
+    keys = [json.loads((tmp_path / f / "manifest.json").read_text())["key"] for f in ("a", "b")]
+    assert keys == [ens.ensemble_id(sets, base=kw["base"], indicators=IND, series=["PM25"], time_step=t)
+                    for t in (0.5, 0.0625)]
+    assert keys[0] != keys[1]
+    assert np.abs(coarse.series["PM25"].to_numpy() - fine.series["PM25"].to_numpy()).max() > 1e-6
+    with pytest.raises(UserInputError, match="different ensemble"):
+        run_ensemble(sets, tmp_path / "a", time_step=0.0625, **kw)  # the stored coarse one is not reused
+
+
+def test_sensitivity_folders_are_named_by_the_identity_and_honour_time_step(tmp_path):
+    from megacity_sd.sensitivity import load_uncertainty, oat
+
+    scen = load_scenario("baseline")
+    unc = load_uncertainty(scenario=scen)
+    tables = {}
+    for step in (None, 0.5):
+        opts = ens.RunOptions(store=tmp_path, workers=0, time_step=step)
+        tables[step] = oat(unc, scen, levels=2, opts=opts)
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert len(folders) == 2, folders
+    for f in folders:
+        man = json.loads((tmp_path / f / "manifest.json").read_text())
+        assert f.endswith("-" + man["key"][:12])
+    assert not np.allclose(tables[None]["value"], tables[0.5]["value"], rtol=1e-9, atol=0, equal_nan=True)
+
+
+def test_discover_honours_time_step(tmp_path):
+    from megacity_sd.discover import run_sets
+    from megacity_sd.engines import run_batch
+
+    sets, base = _sets(3), load_scenario("baseline").constants
+    got = {}
+    for step in (None, 0.5):
+        got[step] = run_sets(sets, base, ["PM25"], tag="t", opts=ens.RunOptions(store=tmp_path, workers=0,
+                                                                              time_step=step))
+    years, want = run_batch("fast", sets, base, ["PM25"], time_step=0.5)
+    assert_array_equal(got[0.5][0], np.asarray(years, dtype=int))
+    np.testing.assert_allclose(got[0.5][1]["PM25"], want["PM25"], rtol=1e-12, atol=0)
+    assert np.abs(got[None][1]["PM25"] - got[0.5][1]["PM25"]).max() > 1e-6
+    assert len(list(tmp_path.iterdir())) == 2

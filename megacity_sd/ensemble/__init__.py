@@ -28,6 +28,7 @@ Layout of ``out_dir``::
 """
 
 from .checks import MAX_STEPS_PER_YEAR, check_time_step
+from .identity import ensemble_id
 from .runner import (
     run_ensemble,
 )
@@ -54,5 +55,6 @@ __all__ = [
     "RunOptions",
     "session",
     "check_time_step",
+    "ensemble_id",
     "MAX_STEPS_PER_YEAR",
 ]

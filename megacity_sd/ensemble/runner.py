@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -18,21 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..engines import ENGINES
 from ..errors import Interrupted, UserInputError
-from ..indicators import INDICATORS
 from ..io import write_csv_atomic
-from ..model import MODEL_PATH, canonical, check_constant, model_doc
-from .checks import check_count, check_time_step
+from ..model import MODEL_PATH
+from .checks import check_count
+from .identity import _identify
 from .runners import DaskRunner, LocalRunner
 from .store import (
-    _FORMAT,
     EnsembleResult,
     _assemble,
     _batch_path,
-    _check_params,
     _DamagedBatch,
-    _params_hash,
     _read_batch,
     _write_batch,
     _write_json,
@@ -119,52 +114,24 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
         ``time_step`` that is not allowed.
     """
     mdl_path = Path(mdl_path)
-    if isinstance(engine, str) and engine not in ENGINES:
-        raise UserInputError(f"engine {engine!r} not allowed; allowed: {', '.join(ENGINES)}")
     workers = check_count(workers, "workers", 0)
     batch_size = check_count(batch_size, "batch_size", 1)
     retries = check_count(retries, "retries", 0, none=False)
     if scheduler is not None and workers is not None:
         raise UserInputError("workers and scheduler: choose one (a local pool or a Dask cluster)")
-    time_step = check_time_step(time_step, "time_step")
-    params = _check_params(pd.DataFrame(params), mdl_path)
+    idn = _identify(params, base=base, indicators=indicators, series=series, engine=engine, time_step=time_step,
+                    mdl_path=mdl_path)
+    params, ident, key = idn.params, idn.ident, idn.key
     n = len(params)
-    if n == 0:
-        raise UserInputError("parameter table: no parameter sets (rows)")
-    by_name = {i.name: i for i in INDICATORS}
-    ind_names = tuple(indicators) if indicators is not None else tuple(by_name)
-    for i in ind_names:
-        if i not in by_name:
-            raise UserInputError(f"indicator {i!r} unknown; allowed: {', '.join(by_name)}")
-    doc = model_doc(mdl_path)
-    ser_names = []
-    for s in series:
-        var = doc.get(canonical(s))
-        if var is None or var.kind not in ("stock", "auxiliary"):
-            raise UserInputError(f"series {s!r}: not a stock or auxiliary of the model")
-        ser_names.append(var.name)
-    base_in, base = dict(base or {}), {}
-    for k, v in base_in.items():
-        base[check_constant(k, where="base constants", mdl_path=mdl_path).name] = float(v)
-    for k in params.columns:
-        base.pop(k, None)
-    model_sha = hashlib.sha256(mdl_path.read_bytes()).hexdigest()
     py_path = None
     if engine in ("fast", "pysd"):
         from ..model import translated_path
 
         py_path = str(translated_path(mdl_path))  # translate once, here, before any worker needs it
-    spec = _Spec(engine, tuple(params.columns), tuple(sorted(base.items())), ind_names, tuple(ser_names),
-                 None if time_step is None else float(time_step),
-                 None if mdl_path.resolve() == MODEL_PATH.resolve() else str(mdl_path), model_sha, py_path)
+    spec = _Spec(engine, tuple(params.columns), idn.base, idn.indicators, idn.series, idn.time_step,
+                 None if mdl_path.resolve() == MODEL_PATH.resolve() else str(mdl_path), idn.model_sha, py_path)
 
     out_dir = Path(out_dir)
-    engine_id = engine if isinstance(engine, str) else \
-        f"{getattr(engine, '__module__', '')}.{getattr(engine, '__qualname__', repr(engine))}"
-    ident = {"format": _FORMAT, "engine": engine_id, "params": _params_hash(params), "base": spec.base,
-             "indicators": list(ind_names), "series": list(ser_names), "time_step": spec.time_step,
-             "model": model_sha}
-    key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:24]
     manifest_path = out_dir / "manifest.json"
     stored_bs = None
     if manifest_path.is_file():
@@ -175,7 +142,8 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
                                  "folder of the same ensemble") from None
         if old.get("key") != key:
             raise UserInputError(f"{out_dir}: holds a different ensemble (other parameters, scenario, outputs, "
-                                 "engine or model); allowed: an empty folder or the folder of the same ensemble")
+                                 "engine, time step or model); allowed: an empty folder or the folder of the same "
+                                 "ensemble")
         stored_bs = int(old["batch_size"])
         if batch_size is not None and int(batch_size) != stored_bs:
             raise UserInputError(f"batch_size {batch_size}: the stored ensemble in {out_dir} uses {stored_bs}; "
