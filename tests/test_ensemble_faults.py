@@ -8,7 +8,14 @@ line, naming the option as the Python API spells it).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -199,3 +206,131 @@ def test_discover_honours_time_step(tmp_path):
     np.testing.assert_allclose(got[0.5][1]["PM25"], want["PM25"], rtol=1e-12, atol=0)
     assert np.abs(got[None][1]["PM25"] - got[0.5][1]["PM25"]).max() > 1e-6
     assert len(list(tmp_path.iterdir())) == 2
+
+
+# --- a Dask scheduler that does not answer, or is lost while batches run -----------------------------------------
+
+def _within(seconds: float, fn):
+    """``fn()``'s result or the exception it raised, failing the test if it takes longer than ``seconds`` (a hang)."""
+    box = {}
+
+    def call():
+        try:
+            box["value"] = fn()
+        except BaseException as err:  # noqa: BLE001 - handed to the test
+            box["error"] = err
+
+    t = threading.Thread(target=call, daemon=True)
+    t0 = time.monotonic()
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        pytest.fail(f"still waiting after {seconds} s: the lost scheduler hangs the ensemble")
+    return box.get("error", box.get("value")), time.monotonic() - t0
+
+
+@pytest.fixture
+def silent_port():
+    """A TCP address that accepts connections and never answers (as a stopped scheduler does)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    yield f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+    srv.close()
+
+
+def _closed_port() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"tcp://127.0.0.1:{port}"
+
+
+def test_a_scheduler_that_does_not_answer_is_refused_in_seconds(tmp_path, silent_port):
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        err, took = _within(20, lambda: run_ensemble(_sets(2), tmp_path / "a", scheduler=silent_port,
+                                                     indicators=IND, progress=False))
+        assert isinstance(err, UserInputError), err
+        assert str(err).startswith(f"scheduler {silent_port}: no answer within 1 s") and "\n" not in str(err)
+        assert took < 10
+        refused_addr = _closed_port()
+
+        def through_session():
+            with ens.session(ens.RunOptions(scheduler=refused_addr, store=tmp_path / "b")):
+                pass
+
+        err, took = _within(20, through_session)
+        assert isinstance(err, UserInputError) and "cannot connect" in str(err), err
+    assert not (tmp_path / "a").exists()
+
+
+def test_the_command_line_refuses_a_silent_scheduler_in_one_line(tmp_path, silent_port):
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    proc = subprocess.run([sys.executable, "-m", "megacity_sd.cli", "sensitivity", "--method", "oat",
+                           "--scheduler", silent_port, "--no-progress", "--out", str(tmp_path / "out"),
+                           "--figures", str(tmp_path / "f")], capture_output=True, text=True, timeout=60, env=env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"megacity-sd: scheduler {silent_port}: no answer within 1 s")
+
+
+@pytest.fixture
+def cluster():
+    """A Dask scheduler and one worker in their own processes (so that the test can kill or stop the scheduler)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    addr = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    sched = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                              "--port", str(port), "--no-dashboard"], **quiet)
+    work = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", addr, "--nthreads", "1",
+                             "--no-nanny", "--no-dashboard"], **quiet)
+    try:
+        from distributed import Client
+
+        with Client(addr, timeout="30s", set_as_default=False) as c:
+            c.wait_for_workers(1, timeout=60)
+        yield addr, sched
+    finally:
+        for proc in (sched, work):
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.kill()
+                proc.wait(10)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "stopped"])
+def test_a_scheduler_lost_while_batches_run_ends_the_run_in_one_line(tmp_path, cluster, how):
+    """Killed (its connection closes) or stopped (it stays open and silent): a ConnectionError within seconds,
+    the batches stored before kept and none marked failed; the same ensemble then resumes elsewhere."""
+    addr, sched = cluster
+    sets = _sets(12)
+
+    def lose_scheduler(batch, rows):
+        if batch == 0:
+            os.kill(sched.pid, how)
+
+    runner = ens.DaskRunner(addr, timeout=2)
+    # one set per batch and no retry: a batch cancelled by the lost connection, if taken for a failing one,
+    # would be stored as a failed set at once
+    try:
+        err, took = _within(40, lambda: run_ensemble(sets, tmp_path / "ens", runner=runner, retries=0,
+                                                     on_batch=lose_scheduler, **_kw(workers=None, batch_size=1)))
+    finally:
+        runner.close()
+    assert isinstance(err, ConnectionError), err
+    msg = str(err)
+    assert msg.startswith(f"Dask scheduler {addr}: no answer within 2 s") and "\n" not in msg, msg
+    assert "of 12 runs of ensemble kept in" in msg and msg.endswith("run the same command to resume")
+    assert took < 20
+    assert not (tmp_path / "ens" / "failed.csv").exists()
+    assert (tmp_path / "ens" / "batches" / "batch-000000.npz").is_file()
+    res = run_ensemble(sets, tmp_path / "ens", **_kw(batch_size=1))  # resumed in this process
+    assert res.stats["batches_stored"] >= 1 and res.failed.empty
+    ref = run_ensemble(sets, tmp_path / "ref", **_kw(batch_size=1))  # batches of 1 in one go, no fault
+    assert_array_equal(res.indicators.to_numpy(), ref.indicators.to_numpy())

@@ -83,7 +83,8 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
         Local worker processes (default: the number of CPUs; 0: in this process).
     scheduler : str or distributed.Client, optional
         Address of a running Dask scheduler (``tcp://HOST:PORT``) or a client;
-        replaces the local pool.
+        replaces the local pool. It must answer within Dask's connect timeout
+        (:class:`~megacity_sd.ensemble.DaskRunner`).
     runner : LocalRunner or DaskRunner, optional
         An already started runner (reused across ensembles; not closed here).
     time_step : float, optional
@@ -111,7 +112,13 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
         A column that is not a model constant, a non-numeric value, an
         ``out_dir`` holding a different ensemble, a count (``workers``,
         ``batch_size``, ``retries``) that is not an integer in range, a
-        ``time_step`` that is not allowed.
+        ``time_step`` that is not allowed, a scheduler that does not answer
+        when the run starts.
+    ConnectionError
+        The Dask scheduler stopped answering while batches ran (one line: the
+        scheduler, and how many runs are kept for the resume).
+    RuntimeError
+        Every evaluation fails (the first sets failed in isolation).
     """
     mdl_path = Path(mdl_path)
     workers = check_count(workers, "workers", 0)
@@ -218,7 +225,12 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
                 inflight[runner.submit(spec, rows, values[rows])] = (b, rows, attempt, False)
             if not inflight:
                 continue
-            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            # a Dask batch is waited for `poll` seconds at a time; between, the scheduler must answer (else
+            # ConnectionError): a lost scheduler ends the run instead of hanging it
+            done, _ = wait(list(inflight), timeout=runner.poll, return_when=FIRST_COMPLETED)
+            if not done:
+                runner.check()
+                continue
             broken = False
             for fut in sorted(done, key=lambda f: (inflight[f][0], int(inflight[f][1][0]))):  # in batch order
                 b, rows, attempt, isolated = inflight.pop(fut)
@@ -227,6 +239,11 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
                 except BaseException as err:  # noqa: BLE001 - a dying worker or a failing model run
                     if isinstance(err, KeyboardInterrupt):
                         raise
+                    if runner.lost(err) and not isinstance(err, BrokenProcessPool):
+                        # the connection to the cluster broke, the batch did not fail: again, not an attempt
+                        (isolation if isolated else todo).appendleft((b, rows, attempt))
+                        broken = True
+                        continue
                     broken |= isinstance(err, BrokenProcessPool)
                     msg = _describe(err)
                     stats["failed_attempts"] += 1
@@ -261,6 +278,10 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
         kept = sum(len(s["rows"]) for s in stored.values())
         raise Interrupted(f"{kept} of {n} runs of {label} kept in {out_dir}; run the same command to resume") \
             from None
+    except ConnectionError as err:  # the runner's: the scheduler is lost (a batch's own errors are caught above)
+        kept = sum(len(s["rows"]) for s in stored.values())
+        raise ConnectionError(f"{err}; {kept} of {n} runs of {label} kept in {out_dir}; run the same command "
+                              "to resume") from None
     finally:
         for fut in inflight:
             fut.cancel()
