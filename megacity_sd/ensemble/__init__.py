@@ -6,7 +6,9 @@ constants. The sets are cut into batches; each worker loads the model once
 (the accelerated PySD path, :mod:`megacity_sd.engines.fast`, runs a whole batch
 as one vectorised pass); every finished batch is written to its own file in
 ``out_dir`` (written to a temporary name and renamed), next to a manifest
-that identifies the ensemble. Running the same ensemble into the same folder
+that identifies the ensemble: its key is :func:`ensemble_id`, the one hash of
+every input that changes the results (the analyses name their folders after
+it). Running the same ensemble into the same folder
 again reads the stored batches and computes only the missing ones; a batch
 file that is truncated or altered (unreadable, or arrays of the wrong shape)
 is dropped and computed again, with one line on stderr naming it.
@@ -18,6 +20,12 @@ parameter sets, and a set that fails on its own every time is reported
 runner draws no random numbers: the samples come seeded from the caller
 (:mod:`megacity_sd.sensitivity`), so results do not depend on the number of
 workers, the backend or the batch size (identical to 1e-12).
+
+On a Dask cluster, a scheduler that does not answer when the run starts is
+refused (:class:`~megacity_sd.errors.UserInputError`), and one lost while
+batches run (killed, stopped, unreachable) ends the run with a one-line
+:class:`ConnectionError` saying how many runs are kept for the resume; see
+:class:`DaskRunner`. :class:`RunOptions` checks its values when made.
 
 Layout of ``out_dir``::
 
