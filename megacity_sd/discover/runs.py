@@ -3,8 +3,6 @@ the targets need."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from ..ensemble import RunOptions, session
-from ..model import MODEL_PATH
 
 __all__ = [
     "RunOptions",
@@ -36,8 +33,11 @@ def run_sets(params: pd.DataFrame, base: dict[str, float], variables: Sequence[s
     variables : sequence of str
         Model variables whose yearly values are returned.
     tag : str
-        Start of the ensemble's folder name (a digest of the inputs follows,
-        so a changed input starts a new ensemble and the same one resumes).
+        Start of the ensemble's folder name (the start of its identity,
+        :func:`megacity_sd.ensemble.ensemble_id`, follows, so a changed input
+        starts a new ensemble and the same one resumes).
+    opts : RunOptions
+        Engine, integration step (``time_step``), batch size, store and runner.
 
     Returns
     -------
@@ -45,16 +45,15 @@ def run_sets(params: pd.DataFrame, base: dict[str, float], variables: Sequence[s
     series : dict of str to numpy.ndarray
         ``(runs, years)`` per variable, in model units.
     """
-    from ..ensemble import run_ensemble
+    from ..ensemble import ensemble_id, run_ensemble
 
-    digest = hashlib.sha256(json.dumps([list(params.columns), sorted(base.items()), list(variables), opts.engine],
-                                       default=str).encode()
-                            + np.ascontiguousarray(params.to_numpy(dtype=float)).tobytes()
-                            + MODEL_PATH.read_bytes()).hexdigest()[:10]
+    params = params.reset_index(drop=True)
+    kw = {"base": base, "indicators": (), "series": list(variables), "engine": opts.engine,
+          "time_step": opts.time_step}
+    key = ensemble_id(params, **kw)  # names the folder: a changed input starts a new ensemble, the same resumes
     with (session(opts) if runner is None else _given(store, runner)) as (folder, pool):
-        res = run_ensemble(params.reset_index(drop=True), folder / f"{tag}-{digest}", base=base, indicators=(),
-                           series=list(variables), engine=opts.engine, runner=pool, batch_size=opts.batch_size,
-                           progress=opts.progress, label=tag)
+        res = run_ensemble(params, folder / f"{tag}-{key[:12]}", runner=pool, batch_size=opts.batch_size,
+                           progress=opts.progress, label=tag, **kw)
     years = np.asarray(next(iter(res.series.values())).columns, dtype=int)
     return years, {v: res.series[v].to_numpy(dtype=float) for v in variables}
 

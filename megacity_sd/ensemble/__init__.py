@@ -6,8 +6,12 @@ constants. The sets are cut into batches; each worker loads the model once
 (the accelerated PySD path, :mod:`megacity_sd.engines.fast`, runs a whole batch
 as one vectorised pass); every finished batch is written to its own file in
 ``out_dir`` (written to a temporary name and renamed), next to a manifest
-that identifies the ensemble. Running the same ensemble into the same folder
-again reads the stored batches and computes only the missing ones.
+that identifies the ensemble: its key is :func:`ensemble_id`, the one hash of
+every input that changes the results (the analyses name their folders after
+it). Running the same ensemble into the same folder
+again reads the stored batches and computes only the missing ones; a batch
+file that is truncated or altered (unreadable, or arrays of the wrong shape)
+is dropped and computed again, with one line on stderr naming it.
 
 A batch whose worker dies (or whose evaluation raises) is retried; a batch
 that fails again is evaluated in isolation, split in halves down to single
@@ -17,6 +21,12 @@ runner draws no random numbers: the samples come seeded from the caller
 (:mod:`megacity_sd.sensitivity`), so results do not depend on the number of
 workers, the backend or the batch size (identical to 1e-12).
 
+On a Dask cluster, a scheduler that does not answer when the run starts is
+refused (:class:`~megacity_sd.errors.UserInputError`), and one lost while
+batches run (killed, stopped, unreachable) ends the run with a one-line
+:class:`ConnectionError` saying how many runs are kept for the resume; see
+:class:`DaskRunner`. :class:`RunOptions` checks its values when made.
+
 Layout of ``out_dir``::
 
     manifest.json          what the ensemble is (key, engine, outputs, parameters, base constants)
@@ -25,6 +35,8 @@ Layout of ``out_dir``::
     failed.csv             parameter sets that failed in isolation (written at the end, if any)
 """
 
+from .checks import MAX_STEPS_PER_YEAR, check_time_step
+from .identity import ensemble_id
 from .runner import (
     run_ensemble,
 )
@@ -50,4 +62,7 @@ __all__ = [
     "read_parameter_table",
     "RunOptions",
     "session",
+    "check_time_step",
+    "ensemble_id",
+    "MAX_STEPS_PER_YEAR",
 ]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
+import sys
 import time
 import traceback
 from collections import deque
@@ -17,18 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..engines import ENGINES
 from ..errors import Interrupted, UserInputError
-from ..indicators import INDICATORS
 from ..io import write_csv_atomic
-from ..model import MODEL_PATH, canonical, check_constant, model_doc
+from ..model import MODEL_PATH
+from .checks import check_count
+from .identity import _identify
 from .runners import DaskRunner, LocalRunner
 from .store import (
-    _FORMAT,
     EnsembleResult,
     _assemble,
-    _check_params,
-    _params_hash,
+    _batch_path,
+    _DamagedBatch,
     _read_batch,
     _write_batch,
     _write_json,
@@ -84,11 +83,14 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
         Local worker processes (default: the number of CPUs; 0: in this process).
     scheduler : str or distributed.Client, optional
         Address of a running Dask scheduler (``tcp://HOST:PORT``) or a client;
-        replaces the local pool.
+        replaces the local pool. It must answer within Dask's connect timeout
+        (:class:`~megacity_sd.ensemble.DaskRunner`).
     runner : LocalRunner or DaskRunner, optional
         An already started runner (reused across ensembles; not closed here).
     time_step : float, optional
-        Integration step in years (default: the model's TIME STEP, 1/8).
+        Integration step in years, 1/k year for an integer k from 1 to
+        :data:`~megacity_sd.ensemble.checks.MAX_STEPS_PER_YEAR` (default: the
+        model's TIME STEP, 1/8).
     retries : int
         Extra attempts of a failed batch before it is evaluated in isolation.
     progress : bool
@@ -108,58 +110,35 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
     ------
     UserInputError
         A column that is not a model constant, a non-numeric value, an
-        ``out_dir`` holding a different ensemble, a bad worker count.
+        ``out_dir`` holding a different ensemble, a count (``workers``,
+        ``batch_size``, ``retries``) that is not an integer in range, a
+        ``time_step`` that is not allowed, a scheduler that does not answer
+        when the run starts.
+    ConnectionError
+        The Dask scheduler stopped answering while batches ran (one line: the
+        scheduler, and how many runs are kept for the resume).
+    RuntimeError
+        Every evaluation fails (the first sets failed in isolation).
     """
     mdl_path = Path(mdl_path)
-    if isinstance(engine, str) and engine not in ENGINES:
-        raise UserInputError(f"engine {engine!r} not allowed; allowed: {', '.join(ENGINES)}")
-    if workers is not None and (not isinstance(workers, int | np.integer) or workers < 0):
-        raise UserInputError(f"workers {workers}: not allowed; allowed: an integer >= 0")
+    workers = check_count(workers, "workers", 0)
+    batch_size = check_count(batch_size, "batch_size", 1)
+    retries = check_count(retries, "retries", 0, none=False)
     if scheduler is not None and workers is not None:
         raise UserInputError("workers and scheduler: choose one (a local pool or a Dask cluster)")
-    if time_step is not None:
-        steps = 1.0 / float(time_step) if float(time_step) > 0 else 0.0
-        if not (0 < float(time_step) <= 1 and abs(steps - round(steps)) < 1e-9):
-            raise UserInputError(f"time step {time_step!r}: not allowed; allowed: 1/k year for an integer k >= 1 "
-                                 "(the saved years must be steps)")
-    params = _check_params(pd.DataFrame(params), mdl_path)
+    idn = _identify(params, base=base, indicators=indicators, series=series, engine=engine, time_step=time_step,
+                    mdl_path=mdl_path)
+    params, ident, key = idn.params, idn.ident, idn.key
     n = len(params)
-    if n == 0:
-        raise UserInputError("parameter table: no parameter sets (rows)")
-    by_name = {i.name: i for i in INDICATORS}
-    ind_names = tuple(indicators) if indicators is not None else tuple(by_name)
-    for i in ind_names:
-        if i not in by_name:
-            raise UserInputError(f"indicator {i!r} unknown; allowed: {', '.join(by_name)}")
-    doc = model_doc(mdl_path)
-    ser_names = []
-    for s in series:
-        var = doc.get(canonical(s))
-        if var is None or var.kind not in ("stock", "auxiliary"):
-            raise UserInputError(f"series {s!r}: not a stock or auxiliary of the model")
-        ser_names.append(var.name)
-    base_in, base = dict(base or {}), {}
-    for k, v in base_in.items():
-        base[check_constant(k, where="base constants", mdl_path=mdl_path).name] = float(v)
-    for k in params.columns:
-        base.pop(k, None)
-    model_sha = hashlib.sha256(mdl_path.read_bytes()).hexdigest()
     py_path = None
     if engine in ("fast", "pysd"):
         from ..model import translated_path
 
         py_path = str(translated_path(mdl_path))  # translate once, here, before any worker needs it
-    spec = _Spec(engine, tuple(params.columns), tuple(sorted(base.items())), ind_names, tuple(ser_names),
-                 None if time_step is None else float(time_step),
-                 None if mdl_path.resolve() == MODEL_PATH.resolve() else str(mdl_path), model_sha, py_path)
+    spec = _Spec(engine, tuple(params.columns), idn.base, idn.indicators, idn.series, idn.time_step,
+                 None if mdl_path.resolve() == MODEL_PATH.resolve() else str(mdl_path), idn.model_sha, py_path)
 
     out_dir = Path(out_dir)
-    engine_id = engine if isinstance(engine, str) else \
-        f"{getattr(engine, '__module__', '')}.{getattr(engine, '__qualname__', repr(engine))}"
-    ident = {"format": _FORMAT, "engine": engine_id, "params": _params_hash(params), "base": spec.base,
-             "indicators": list(ind_names), "series": list(ser_names), "time_step": spec.time_step,
-             "model": model_sha}
-    key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:24]
     manifest_path = out_dir / "manifest.json"
     stored_bs = None
     if manifest_path.is_file():
@@ -170,10 +149,11 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
                                  "folder of the same ensemble") from None
         if old.get("key") != key:
             raise UserInputError(f"{out_dir}: holds a different ensemble (other parameters, scenario, outputs, "
-                                 "engine or model); allowed: an empty folder or the folder of the same ensemble")
+                                 "engine, time step or model); allowed: an empty folder or the folder of the same "
+                                 "ensemble")
         stored_bs = int(old["batch_size"])
         if batch_size is not None and int(batch_size) != stored_bs:
-            raise UserInputError(f"batch size {batch_size}: the stored ensemble in {out_dir} uses {stored_bs}; "
+            raise UserInputError(f"batch_size {batch_size}: the stored ensemble in {out_dir} uses {stored_bs}; "
                                  "allowed: the same batch size (or none)")
     own_runner = runner is None
     if runner is None:
@@ -207,14 +187,24 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
         _write_json(manifest, out_dir / "manifest.json")
     values = params.to_numpy(dtype=float)
     stored: dict[int, dict] = {}
+    damaged = []
     for b in range(n_batches):
-        got = _read_batch(out_dir, b, len(spec.series))
-        if got is not None and len(got["rows"]) == min(bs, n - b * bs):
+        try:
+            got = _read_batch(out_dir, b, len(spec.series), rows=np.arange(b * bs, min(n, (b + 1) * bs)),
+                              n_ind=len(spec.indicators))
+        except _DamagedBatch as err:  # truncated (a crash, a full disk) or altered: dropped, computed again
+            path = _batch_path(out_dir, b)
+            path.unlink(missing_ok=True)
+            damaged.append(b)
+            print(f"{label}: batch {b} of {out_dir} was damaged ({err}); dropped, computing it again",
+                  file=sys.stderr, flush=True)
+            continue
+        if got is not None:
             stored[b] = got
     n_stored_batches = len(stored)
     todo = deque((b, np.arange(b * bs, min(n, (b + 1) * bs)), 0) for b in range(n_batches) if b not in stored)
     stats = {"runs": n, "batches": n_batches, "batch_size": bs, "batches_stored": n_stored_batches,
-             "batches_computed": 0, "runs_computed": 0, "failed_attempts": 0}
+             "batches_damaged": damaged, "batches_computed": 0, "runs_computed": 0, "failed_attempts": 0}
     n_reused = sum(len(s["rows"]) for s in stored.values())
     if progress and n_reused:
         print(f"{label}: resuming; {n_reused} of {n} runs reused from {out_dir}", flush=True)
@@ -235,7 +225,12 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
                 inflight[runner.submit(spec, rows, values[rows])] = (b, rows, attempt, False)
             if not inflight:
                 continue
-            done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            # a Dask batch is waited for `poll` seconds at a time; between, the scheduler must answer (else
+            # ConnectionError): a lost scheduler ends the run instead of hanging it
+            done, _ = wait(list(inflight), timeout=runner.poll, return_when=FIRST_COMPLETED)
+            if not done:
+                runner.check()
+                continue
             broken = False
             for fut in sorted(done, key=lambda f: (inflight[f][0], int(inflight[f][1][0]))):  # in batch order
                 b, rows, attempt, isolated = inflight.pop(fut)
@@ -244,6 +239,11 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
                 except BaseException as err:  # noqa: BLE001 - a dying worker or a failing model run
                     if isinstance(err, KeyboardInterrupt):
                         raise
+                    if runner.lost(err) and not isinstance(err, BrokenProcessPool):
+                        # the connection to the cluster broke, the batch did not fail: again, not an attempt
+                        (isolation if isolated else todo).appendleft((b, rows, attempt))
+                        broken = True
+                        continue
                     broken |= isinstance(err, BrokenProcessPool)
                     msg = _describe(err)
                     stats["failed_attempts"] += 1
@@ -278,6 +278,10 @@ def _run(params, out_dir, spec, key, ident, runner, n, batch_size, retries, prog
         kept = sum(len(s["rows"]) for s in stored.values())
         raise Interrupted(f"{kept} of {n} runs of {label} kept in {out_dir}; run the same command to resume") \
             from None
+    except ConnectionError as err:  # the runner's: the scheduler is lost (a batch's own errors are caught above)
+        kept = sum(len(s["rows"]) for s in stored.values())
+        raise ConnectionError(f"{err}; {kept} of {n} runs of {label} kept in {out_dir}; run the same command "
+                              "to resume") from None
     finally:
         for fut in inflight:
             fut.cancel()

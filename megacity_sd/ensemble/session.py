@@ -8,6 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from ..errors import UserInputError
+from .checks import check_count, check_time_step
 from .runners import DaskRunner, LocalRunner
 
 __all__ = [
@@ -20,22 +24,40 @@ __all__ = [
 class RunOptions:
     """How the ensembles of an analysis are run and where they are stored.
 
+    Checked when made: a value that is not allowed raises
+    :class:`~megacity_sd.errors.UserInputError`, in one line naming the
+    attribute (``time_step``, ``workers`` ...).
+
     Attributes
     ----------
     store : Path or None
         Folder for the ensembles (resumable: the same command reuses finished
-        batches); None: a temporary folder, removed at the end.
-    engine : {"fast", "simlin", "pysd"}
+        batches); None: a temporary folder, removed at the end. A string is
+        taken as a path.
+    engine : {"fast", "simlin", "pysd"} or callable
+        See :func:`~megacity_sd.ensemble.run_ensemble`.
     workers : int or None
-        Local worker processes (None: every CPU; 0: in this process).
+        Local worker processes, an integer >= 0 (None: every CPU; 0: in this process).
     scheduler : str or distributed.Client or None
-        A Dask scheduler instead of the local pool.
+        A Dask scheduler (``tcp://HOST:PORT``) or client instead of the local
+        pool; not together with ``workers``.
     time_step : float or None
-        Integration step (None: the model's TIME STEP, 1/8 year).
+        Integration step, 1/k year for an integer k from 1 to
+        :data:`~megacity_sd.ensemble.checks.MAX_STEPS_PER_YEAR` (None: the
+        model's TIME STEP, 1/8 year). Stored as a float.
     batch_size : int or None
-        Parameter sets per batch (None: chosen from the engine and the number of sets).
+        Parameter sets per batch, an integer >= 1 (None: chosen from the engine
+        and the number of sets).
     progress : bool
         Show a progress bar.
+
+    Raises
+    ------
+    UserInputError
+        A value of the wrong type (a bool or a list for a count, a string for
+        the step ...) or out of range (``time_step`` 0, -1 or 1e-6, ``workers``
+        -1, ``batch_size`` 0), an unknown engine, an empty scheduler address,
+        or both ``workers`` and ``scheduler``.
     """
 
     store: Path | None = None
@@ -45,6 +67,45 @@ class RunOptions:
     time_step: float | None = None
     batch_size: int | None = None
     progress: bool = False
+
+    def __post_init__(self):
+        from ..engines import ENGINES
+
+        def put(name, value):
+            object.__setattr__(self, name, value)  # frozen: the checked, normalised value
+
+        if self.store is not None:
+            if not isinstance(self.store, str | os.PathLike) or not str(self.store).strip():
+                raise UserInputError(f"store {self.store!r}: not a folder; allowed: a path or None (a temporary "
+                                     "folder)")
+            put("store", Path(self.store))
+        if not callable(self.engine) and not (isinstance(self.engine, str) and self.engine in ENGINES):
+            raise UserInputError(f"engine {self.engine!r}: unknown; allowed: {', '.join(ENGINES)} or a callable")
+        put("workers", check_count(self.workers, "workers", 0))
+        put("batch_size", check_count(self.batch_size, "batch_size", 1))
+        put("time_step", check_time_step(self.time_step, "time_step"))
+        if not isinstance(self.progress, bool | np.bool_):
+            raise UserInputError(f"progress {self.progress!r}: not allowed; allowed: True or False")
+        put("progress", bool(self.progress))
+        if self.scheduler is not None:
+            if isinstance(self.scheduler, str):
+                if not self.scheduler.strip():
+                    raise UserInputError("scheduler: empty; allowed: the address of a running Dask scheduler, "
+                                         "tcp://HOST:PORT, or a distributed.Client")
+            elif not isinstance(self.scheduler, _client_class()):
+                raise UserInputError(f"scheduler {self.scheduler!r}: not allowed; allowed: the address of a "
+                                     "running Dask scheduler, tcp://HOST:PORT, or a distributed.Client")
+            if self.workers is not None:
+                raise UserInputError("workers and scheduler: choose one (a local pool or a Dask cluster)")
+
+
+def _client_class():
+    """``distributed.Client``, or ``()`` (matching nothing) where distributed is not installed (it is optional)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        return ()
+    return Client
 
 
 @contextmanager

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +46,9 @@ class EnsembleResult:
         Parameter sets that failed in isolation, with the error.
     stats : dict
         ``runs``, ``batches``, ``batches_stored`` (found on disk),
-        ``batches_computed``, ``runs_computed``, ``failed_attempts``, ``seconds``.
+        ``batches_damaged`` (found on disk but truncated or altered: dropped and
+        computed again), ``batches_computed``, ``runs_computed``,
+        ``failed_attempts``, ``seconds``.
     out_dir : Path
     """
 
@@ -77,21 +82,71 @@ def _write_batch(out_dir: Path, b: int, res: dict, series: Sequence[str], failur
     def w(tmp):
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())  # on disk before the rename: a power cut leaves the batch whole or absent
 
     write_atomic(_batch_path(out_dir, b), w, ".npz.tmp", now=True)
 
 
-def _read_batch(out_dir: Path, b: int, n_series: int) -> dict | None:
+# what numpy.load and zipfile raise on a truncated or altered .npz (found by truncating one at every length
+# and flipping single bits): BadZipFile mostly, EOFError and ValueError inside an array, KeyError for a
+# damaged member name, NotImplementedError / RuntimeError for a damaged compression or encryption flag
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+               RuntimeError)
+
+
+class _DamagedBatch(Exception):
+    """A stored batch file that cannot be read or does not hold what its name says (the message says why)."""
+
+
+def _read_batch(out_dir: Path, b: int, n_series: int, *, rows: np.ndarray | None = None,
+                n_ind: int | None = None) -> dict | None:
+    """Batch ``b`` as stored, or None if there is no file.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray, optional
+        The parameter sets the batch must hold (checked when given).
+    n_ind : int, optional
+        The number of indicators it must hold (checked when given).
+
+    Raises
+    ------
+    _DamagedBatch
+        The file is truncated or altered (unreadable, or arrays of the wrong shape).
+    """
     p = _batch_path(out_dir, b)
     if not p.is_file():
         return None
     try:
         with np.load(p, allow_pickle=False) as z:
-            return {"rows": z["rows"], "years": z["years"], "ind": z["ind"],
-                    "series": [z[f"s{j}"] for j in range(n_series)],
-                    "failed": dict(zip(z["failed_rows"].tolist(), z["failed_msg"].tolist(), strict=True))}
-    except (OSError, ValueError, KeyError, EOFError):
-        return None  # unreadable: computed again
+            got = {"rows": z["rows"], "years": z["years"], "ind": z["ind"],
+                   "series": [z[f"s{j}"] for j in range(n_series)],
+                   "failed": dict(zip(z["failed_rows"].tolist(), z["failed_msg"].tolist(), strict=True))}
+    except _UNREADABLE as err:
+        raise _DamagedBatch(f"unreadable: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                           .rstrip(": ")) from None
+    problem = _batch_problem(got, rows, n_ind)
+    if problem:
+        raise _DamagedBatch(problem)
+    return got
+
+
+def _batch_problem(got: dict, rows: np.ndarray | None, n_ind: int | None) -> str:
+    """Why a loaded batch is not consistent ("" if it is)."""
+    r, years, ind = got["rows"], got["years"], got["ind"]
+    if r.ndim != 1 or years.ndim != 1 or ind.ndim != 2 or not np.issubdtype(r.dtype, np.integer):
+        return "arrays of the wrong dimensions"
+    if rows is not None and not np.array_equal(r, rows):
+        return f"holds other parameter sets than the {len(rows)} of this batch"
+    if ind.shape[0] != len(r) or (n_ind is not None and ind.shape[1] != n_ind):
+        return f"indicators of shape {ind.shape}"
+    for s in got["series"]:
+        if s.ndim != 2 or s.shape != (len(r), len(years)):
+            return f"a series of shape {s.shape}, not {(len(r), len(years))}"
+    if not set(got["failed"]) <= set(r.tolist()):
+        return "failed sets outside the batch"
+    return ""
 
 
 def _params_hash(params: pd.DataFrame) -> str:
@@ -162,8 +217,14 @@ def load_ensemble(out_dir: str | Path) -> EnsembleResult:
     spec = _Spec(man["engine"], tuple(man["parameters"]), tuple(tuple(x) for x in man["base"].items()),
                  tuple(man["indicators"]), tuple(man["series"]), man["time_step"], "")
     stored = {}
+    bs, n = int(man["batch_size"]), int(man["n"])
     for b in range(man["n_batches"]):
-        got = _read_batch(out_dir, b, len(spec.series))
+        try:
+            got = _read_batch(out_dir, b, len(spec.series), rows=np.arange(b * bs, min(n, (b + 1) * bs)),
+                              n_ind=len(spec.indicators))
+        except _DamagedBatch as err:
+            raise UserInputError(f"{_batch_path(out_dir, b)}: batch {b} damaged ({err}); allowed: a finished "
+                                 "ensemble (run it again: the damaged batch is computed again)") from None
         if got is None:
             raise UserInputError(f"{out_dir}: batch {b} missing; allowed: a finished ensemble (run it again "
                                  "to resume)")

@@ -18,8 +18,33 @@ __all__ = [
 ]
 
 
+def _not_reached_as_after_window(vals: np.ndarray, years, series, indicators: list[Indicator]) -> np.ndarray:
+    """``vals`` with a ``first_below`` year that is never reached (NaN) replaced by the year after its window.
+
+    Only in runs whose series are complete: a run with a missing value keeps NaN everywhere (it failed).
+    """
+    out = np.array(vals, dtype=float, copy=True)
+    ok = np.ones(out.shape[0], dtype=bool)
+    for a in series.values():
+        ok &= np.isfinite(np.asarray(a, dtype=float).reshape(out.shape[0], -1)).all(axis=1)
+    for k, ind in enumerate(indicators):
+        if ind.reduction == "first_below":
+            after = (int(ind.end) if ind.end is not None else int(np.max(years))) + 1
+            out[np.isnan(out[:, k]) & ok, k] = after
+    return out
+
+
 class ModelFunction:
     """The model as a function of levers and uncertain parameters (picklable, for EMA's evaluators).
+
+    Every outcome is a number for every run that completes: a year indicator
+    of the ``first_below`` kind (``year CO2 below 10% of 2019`` ...) whose
+    threshold is not reached within its window is returned as the year after
+    the window, ``end + 1`` (2061: "not by 2060"), not NaN. An analyst reads it
+    as "later than any year in the window" (it sorts after every reached year,
+    and a minimised objective pushes towards reaching it), and EMA's feature
+    scoring, PRIM and optimisers, which refuse NaN, can use it. NaN remains
+    only for a run whose model output has missing values (a failed run).
 
     Parameters
     ----------
@@ -71,7 +96,8 @@ class ModelFunction:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             years, series = run_batch(self.engine, params.reset_index(drop=True), self.base, variables)
-        vals = indicator_values(years, series, self.indicators)
+        vals = _not_reached_as_after_window(indicator_values(years, series, self.indicators), years, series,
+                                            self.indicators)
         out = {ind.name: vals[:, k] for k, ind in enumerate(self.indicators)}
         if self.effort_levers:
             out["effort"] = self.effort(params.reset_index(drop=True))
@@ -120,7 +146,11 @@ def ema_model(city: str = "shanghai", *, scenario: str = "baseline", targets: Ta
         PM2.5 outcomes to be minimised), the targets' indicators and, with
         targets, ``meets: <target>`` and ``targets met``. Each experiment runs
         the fast engine on the base scenario's constants; :class:`BatchEvaluator`
-        runs all experiments as one batch.
+        runs all experiments as one batch. A ``year ... below ...`` outcome
+        never reached within its window is the year after it (2061 for
+        ``year CO2 below 10% of 2019``), not NaN (see :class:`ModelFunction`),
+        so that ``ema_workbench.analysis.feature_scoring.get_feature_scores_all``
+        takes the outcomes as they are.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -177,7 +207,12 @@ class BatchEvaluator(_evaluator_base()):
         with BatchEvaluator(model) as ev:
             experiments, outcomes = ev.perform_experiments(scenarios=100, policies=10)
 
-    Works for models made by :func:`ema_model` (their function has a ``batch`` method).
+    Works for models made by :func:`ema_model` (their function has a ``batch`` method). Scenarios and
+    policies reach the model as EMA's own evaluators pass them (``AbstractModel._transform``): each
+    uncertainty and lever sets the model variables of its ``variable_name`` (one or several; the name
+    itself unless given), a parameter missing from the point takes its ``default`` where it has one, and
+    keys of a point that are not parameters of the model are dropped (all kept if the model declares
+    none); constants are added by name.
     """
 
     def initialize(self):
@@ -188,19 +223,42 @@ class BatchEvaluator(_evaluator_base()):
 
     def evaluate_experiments(self, scenarios, policies, callback, combine="factorial", **kwargs):
         from ema_workbench.em_framework.points import experiment_generator
+        from ema_workbench.em_framework.util import combine as combine_inputs
 
         experiments = list(experiment_generator(scenarios, self._msis, policies, combine=combine))
         models = {m.name: m for m in self._msis}
         for mname in dict.fromkeys(e.model_name for e in experiments):
             model = models[mname]
             group = [e for e in experiments if e.model_name == mname]
-            rows = [{**dict(e.scenario), **dict(e.policy)} for e in group]
-            params = pd.DataFrame(rows)
             const = {c.name: c.value for c in getattr(model, "constants", [])}
-            for k, v in const.items():
-                params[k] = float(v)
+            # EMA refuses a variable set by two of scenario, policy and constants (EMAError), as here
+            rows = [combine_inputs(_model_inputs(e.scenario, model.uncertainties),
+                                   _model_inputs(e.policy, model.levers), const) for e in group]
+            params = pd.DataFrame(rows)
             out = model.function.batch(params)
             for i, e in enumerate(group):
                 raw = {k: float(v[i]) for k, v in out.items()}
                 outcomes = {o.name: o.process([raw[v] for v in o.variable_name]) for o in model.outcomes}
                 callback(e, outcomes)
+
+
+def _model_inputs(point, parameters) -> dict:
+    """The model variables a scenario or policy sets, as EMA's ``AbstractModel._transform`` (ema_workbench 2.5).
+
+    Each parameter of ``parameters`` present in ``point`` (or with a ``default``) sets every name of its
+    ``variable_name``; other keys of ``point`` are dropped. Without parameters, ``point`` as it is.
+    """
+    if not parameters:
+        return dict(point)
+    out = {}
+    for par in parameters:
+        if par.name in point:
+            value = point[par.name]
+        elif getattr(par, "default", None) is not None:
+            value = par.default
+        else:
+            continue
+        multivalue = bool(getattr(par, "multivalue", False))
+        for i, var in enumerate(par.variable_name):
+            out[var] = value[i] if multivalue else value
+    return out

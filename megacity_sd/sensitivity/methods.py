@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..ensemble import RunOptions, run_ensemble, session
+from ..ensemble import RunOptions, ensemble_id, run_ensemble, session
 from ..errors import UserInputError
 from ..indicators import INDICATORS
-from ..model import MODEL_PATH, canonical, model_doc
+from ..model import canonical, model_doc
 from ..scenario import Scenario
 from .uncertainty import UncertaintySet
 
@@ -49,14 +47,13 @@ def _evaluate(X: np.ndarray, names: list[str], scenario: Scenario | None, opts: 
               tag: str, seed: int | None, series: Sequence[str] = ()):
     base = scenario.constants if scenario is not None else {}
     label = f"{tag}" if scenario is None else f"{tag} {scenario.city}/{scenario.name}"
-    # the folder name carries a digest of the inputs: an edited uncertainty file or scenario starts a new
-    # ensemble instead of clashing with the stored one; the same command resumes the same folder
-    digest = hashlib.sha256(json.dumps([names, sorted(base.items()), opts.engine, opts.time_step],
-                                       default=str).encode() + np.ascontiguousarray(X, dtype=float).tobytes()
-                            + MODEL_PATH.read_bytes())
-    return run_ensemble(pd.DataFrame(X, columns=names), store / f"{tag}-{digest.hexdigest()[:8]}", base=base,
-                        series=list(series),
-                        engine=opts.engine, runner=runner, time_step=opts.time_step, batch_size=opts.batch_size,
+    params = pd.DataFrame(X, columns=names)
+    # the folder is named after the ensemble's identity (megacity_sd.ensemble.ensemble_id, the key its manifest
+    # holds): an edited uncertainty file, scenario, engine or time step starts a new ensemble instead of clashing
+    # with the stored one; the same command resumes the same folder
+    key = ensemble_id(params, base=base, series=list(series), engine=opts.engine, time_step=opts.time_step)
+    return run_ensemble(params, store / f"{tag}-{key[:12]}", base=base, series=list(series), engine=opts.engine,
+                        runner=runner, time_step=opts.time_step, batch_size=opts.batch_size,
                         progress=opts.progress, seed=seed, label=label)
 
 
