@@ -20,6 +20,7 @@ import pandas as pd
 from .engines import DEFAULT_ENGINE, ENGINES, run_batch, run_one, run_series
 from .errors import UserInputError
 from .model import MODEL_PATH, canonical, check_constant, model_doc
+from .options import MAX_STEPS_PER_YEAR, check_time_step
 from .scenario import Scenario
 
 __all__ = ["DEFAULT_ENGINE", "ENGINES", "LONG_COLUMNS", "run", "run_batch", "run_one", "run_series", "to_long",
@@ -73,45 +74,8 @@ def run(scenario: Scenario | dict[str, float] | None = None, engine: str = DEFAU
     else:
         raise UserInputError(f"scenario: a {type(scenario).__name__}; allowed: a Scenario (load_scenario), a "
                              "mapping of model constants to numbers, or None")
-    time_step = check_time_step(time_step)
+    time_step = check_time_step(time_step, "time_step")
     return run_one(engine, constants, output_variables(mdl_path), time_step=time_step, mdl_path=mdl_path)
-
-
-MAX_STEPS_PER_YEAR = 64
-"""The finest integration step is 1/64 year (under 6 days): the model's own is 1/8, and finer steps only cost
-memory and time (1e-6 would need 55 million steps)."""
-
-
-def check_time_step(value, *, name: str = "time_step") -> float | None:
-    """The one rule for an integration step: None (the model's) or 1/k year for an integer k, 1 to 64.
-
-    Parameters
-    ----------
-    value : float or None
-        The step, in years.
-    name : str
-        How the caller's user names it, for the message (``time_step``, ``--time-step``).
-
-    Returns
-    -------
-    float or None
-
-    Raises
-    ------
-    UserInputError
-        Not a number (``True``, a list, a string), not finite, not 1/k year, or finer than
-        1/:data:`MAX_STEPS_PER_YEAR`.
-    """
-    if value is None:
-        return None
-    allowed = f"allowed: 1/k year for an integer k from 1 to {MAX_STEPS_PER_YEAR} (1, 0.5, 0.25, 0.125 ...)"
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise UserInputError(f"{name} {value!r}: not a number; {allowed}")
-    step = float(value)
-    k = 1.0 / step if math.isfinite(step) and step > 0 else math.nan
-    if not (math.isfinite(k) and abs(k - round(k)) < 1e-9 and 1 <= round(k) <= MAX_STEPS_PER_YEAR):
-        raise UserInputError(f"{name} {value:g}: not allowed; {allowed}")
-    return step
 
 
 def check_constants(constants: Mapping, *, mdl_path: str | Path = MODEL_PATH,

@@ -432,7 +432,7 @@ def test_hostile_input_is_one_line_and_exit_2(tmp_path, capsys, case):
         argv, words = ["explain", "CO2 emissions", "--depth", "1000000"], ["--depth 1000000", "0 to 10"]
     else:
         argv, words = ["sensitivity", "--method", "oat", "--time-step", "1e-6", "--workers", "0", *out], \
-            ["--time-step 1e-06", "k from 1 to 64"]
+            ["--time-step 1e-06", "finer than 1/1024"]
     _bad(capsys, [str(a) for a in argv], words, tmp_path / "o" if (tmp_path / "o").exists() else None)
     assert not (tmp_path / "o").exists()
 
@@ -440,7 +440,7 @@ def test_hostile_input_is_one_line_and_exit_2(tmp_path, capsys, case):
 @pytest.mark.parametrize(("call", "words"), [
     (dict(time_step=0), ["time_step 0", "1/k year"]),
     (dict(time_step=-1), ["time_step -1"]),
-    (dict(time_step=1e-6), ["time_step 1e-06", "from 1 to 64"]),
+    (dict(time_step=1e-6), ["time_step 1e-06", "finer than 1/1024"]),
     (dict(time_step=True), ["time_step True", "not a number"]),
     (dict(time_step=[1]), ["time_step [1]", "not a number"]),
     (dict(scenario={"NEV sales target": 5.0}), ["'NEV sales target'", "out of range", "[0, 1]"]),

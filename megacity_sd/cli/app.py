@@ -1,8 +1,9 @@
 """The ``megacity-sd`` program: the root parser with every subcommand, :func:`main` and the console script.
 
 Subcommands only parse arguments and call the package's functions. Bad input
-is reported as one line on stderr with exit code 2; Ctrl-C as one line and
-exit code 130.
+is reported as one line on stderr with exit code 2; a fault of the machine
+with exit code 1; Ctrl-C as one line and exit code 130, SIGTERM and SIGHUP
+likewise with 143 and 129.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``megacity-sd`` console script.
 
     Returns the exit code: 0 done, 2 bad input (one line on stderr, nothing
-    written). A command's files land together when it returns; when it raises
+    written), 1 a fault of the machine (an ``OSError``: a full disk, a folder
+    removed under the command, a lost Dask scheduler; one line naming the file
+    or the address; out of memory likewise). A command's files land together when it returns; when it raises
     (bad input found late, a failure, Ctrl-C) none of them do
     (:func:`megacity_sd.io.staged_outputs`; an ensemble's resumable store is
     kept). Ctrl-C propagates as :class:`KeyboardInterrupt` (the console script

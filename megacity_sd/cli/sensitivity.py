@@ -63,14 +63,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _options(args):
+    from ..options import check_time_step
     from ..sensitivity import RunOptions
-    from ..simulate import ENGINES, check_time_step
+    from ..simulate import ENGINES
 
     if args.engine not in ENGINES:
         raise UserInputError(f"--engine {args.engine!r}: unknown; allowed: {', '.join(ENGINES)}")
     if args.workers is not None and args.workers < 0:
         raise UserInputError(f"--workers {args.workers}: not allowed; allowed: an integer >= 0")
-    check_time_step(args.time_step, name="--time-step")
+    check_time_step(args.time_step, "--time-step")
     if args.batch_size is not None and args.batch_size < 1:
         raise UserInputError(f"--batch-size {args.batch_size}: not allowed; allowed: an integer >= 1")
     if args.scheduler is not None and not str(args.scheduler).strip():

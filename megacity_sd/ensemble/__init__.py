@@ -35,7 +35,7 @@ Layout of ``out_dir``::
     failed.csv             parameter sets that failed in isolation (written at the end, if any)
 """
 
-from .checks import MAX_STEPS_PER_YEAR, check_time_step
+from ..options import MAX_STEPS_PER_YEAR, check_time_step
 from .identity import ensemble_id
 from .runner import (
     run_ensemble,

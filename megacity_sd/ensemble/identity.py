@@ -23,7 +23,7 @@ from ..engines import ENGINES
 from ..errors import UserInputError
 from ..indicators import INDICATORS
 from ..model import MODEL_PATH, canonical, check_constant, model_doc
-from .checks import check_time_step
+from ..options import check_time_step
 from .store import _FORMAT, _check_params, _params_hash
 
 __all__ = [

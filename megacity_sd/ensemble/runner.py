@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import Interrupted, UserInputError
 from ..io import write_csv_atomic
 from ..model import MODEL_PATH
-from .checks import check_count
+from ..options import check_count
 from .identity import _identify
 from .runners import DaskRunner, LocalRunner
 from .store import (
@@ -89,7 +89,7 @@ def run_ensemble(params: pd.DataFrame, out_dir: str | Path, *, base: Mapping[str
         An already started runner (reused across ensembles; not closed here).
     time_step : float, optional
         Integration step in years, 1/k year for an integer k from 1 to
-        :data:`~megacity_sd.ensemble.checks.MAX_STEPS_PER_YEAR` (default: the
+        :data:`~megacity_sd.options.MAX_STEPS_PER_YEAR` (default: the
         model's TIME STEP, 1/8).
     retries : int
         Extra attempts of a failed batch before it is evaluated in isolation.

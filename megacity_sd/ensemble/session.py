@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserInputError
-from .checks import check_count, check_time_step
+from ..options import check_count, check_time_step
 from .runners import DaskRunner, LocalRunner
 
 __all__ = [
@@ -43,7 +43,7 @@ class RunOptions:
         pool; not together with ``workers``.
     time_step : float or None
         Integration step, 1/k year for an integer k from 1 to
-        :data:`~megacity_sd.ensemble.checks.MAX_STEPS_PER_YEAR` (None: the
+        :data:`~megacity_sd.options.MAX_STEPS_PER_YEAR` (None: the
         model's TIME STEP, 1/8 year). Stored as a float.
     batch_size : int or None
         Parameter sets per batch, an integer >= 1 (None: chosen from the engine

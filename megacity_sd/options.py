@@ -1,12 +1,14 @@
-"""The checks of an ensemble's options, shared by :class:`~megacity_sd.ensemble.RunOptions` and
-:func:`~megacity_sd.ensemble.run_ensemble`; their messages name the option as the Python API spells it."""
+"""The checks of run options (the integration step, counts), one rule for :func:`megacity_sd.run`,
+:class:`~megacity_sd.ensemble.RunOptions`, :func:`~megacity_sd.ensemble.run_ensemble` and the command line;
+their messages name the option as the caller gives it (``time_step`` in Python, ``--time-step`` on the
+command line)."""
 
 from __future__ import annotations
 
 import math
 import numbers
 
-from ..errors import UserInputError
+from .errors import UserInputError
 
 __all__ = [
     "MAX_STEPS_PER_YEAR",
