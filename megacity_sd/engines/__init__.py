@@ -77,10 +77,29 @@ def engine_model(engine: str, mdl_path: str | Path = MODEL_PATH, time_step: floa
             _MODELS[key] = m
         else:
             from ..model import load_pysd
-            from .fast import load_fast
 
-            _MODELS[key] = (load_pysd(mdl_path), load_fast(mdl_path).constants)
+            model = load_pysd(mdl_path)
+            _MODELS[key] = (model, _pysd_constants(model, mdl_path))
     return _MODELS[key]
+
+
+def _pysd_constants(model, mdl_path: str) -> dict[str, object]:
+    """The defaults of a PySD model's constants, keyed by PySD name, taken before any run changes them.
+
+    The fast engine's reading of the translation gives them as numbers; for a
+    model it refuses (the PySD engine is then the way to run it), PySD's own
+    values of its normal constants (``model.doc``), read at load.
+    """
+    from .errors import UnsupportedModel
+    from .fast import load_fast
+
+    try:
+        return load_fast(mdl_path).constants
+    except UnsupportedModel:
+        doc = model.doc
+        names = doc.loc[(doc["Type"] == "Constant") & (doc["Subtype"] == "Normal"), "Py Name"]
+        control = {"initial_time", "final_time", "time_step", "saveper"}
+        return {py: getattr(model.components, py)() for py in names if py not in control}
 
 
 def whole_years(times) -> tuple[np.ndarray, np.ndarray]:

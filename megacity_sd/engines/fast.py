@@ -38,11 +38,17 @@ same saving rule):
 
 Supported: what PySD writes for the functions the model uses (INTEG,
 first-order SMOOTH and SMOOTHI, MIN, MAX, EXP, LN, ZIDZ, hard-coded lookups),
-in a translation split into views or in one file. Anything else raises
-:class:`NotImplementedError` when the model is loaded, with the construct
-named: SMOOTH3 and SMOOTHN, DELAY1, DELAY3 and the other delays, subscripts,
-IF THEN ELSE, and any function not listed (``tests/test_pysd_fast.py`` has one
-small model per refused construct). The results equal the unmodified
+in a translation split into views or in one file, with control variables
+(INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER) that are numbers or arithmetic
+of numbers and of one another (``SAVEPER = TIME STEP``, which Vensim writes
+into every new model, follows the run's time step as in PySD). Anything else
+raises :class:`~megacity_sd.engines.errors.UnsupportedModel` (a
+:class:`NotImplementedError` and a one-line user error) when the model is
+loaded, naming the model file, the variable and the construct: SMOOTH3 and
+SMOOTHN, DELAY1, DELAY3 and the other delays, subscripts, IF THEN ELSE, any
+function not listed, a control variable computed from a model constant or a
+function (``tests/test_pysd_fast.py`` and ``tests/test_engine_refusals.py``
+have one small model per refused construct). The results equal the unmodified
 ``pysd.load(...).run(params=...)`` to 1e-12 (relative), checked by
 :func:`compare_with_pysd` and the test suite.
 
@@ -64,8 +70,9 @@ import numpy as np
 import pandas as pd
 
 from ..model import MODEL_PATH, canonical, translated_path
+from .errors import UnsupportedModel
 from .fast_codegen import SMALL_VENSIM, _Codegen, _lookup_s, _lookup_v, _max_s, _min_s, _zidz_s, _zidz_v
-from .fast_translation import _Model
+from .fast_translation import NotRunnable, _Model
 
 __all__ = [
     "FastModel",
@@ -104,13 +111,21 @@ class FastModel:
 
     Raises
     ------
-    NotImplementedError
-        The translation uses something this path does not reproduce.
+    UnsupportedModel
+        The translation uses something this path does not reproduce (a
+        :class:`NotImplementedError`); the message names the model file
+        (``mdl_path``, or with ``py_path`` the copy of the model beside the
+        translation), the variable and the construct, in one line.
     """
 
     def __init__(self, py_path: str | Path | None = None, mdl_path: str | Path = MODEL_PATH):
         self.py_path = Path(py_path) if py_path is not None else translated_path(mdl_path)
-        self._m = _Model(self.py_path)
+        beside = self.py_path.with_suffix(".mdl")  # translated_path copies the model beside its translation
+        self.model_file = Path(mdl_path) if py_path is None else beside if beside.is_file() else self.py_path
+        try:
+            self._m = _Model(self.py_path)
+        except NotImplementedError as err:
+            raise UnsupportedModel(str(err), self.model_file, not isinstance(err, NotRunnable)) from None
         self._defaults = self._m.constants
         self._kernels: dict[tuple, object] = {}
         self._names: dict[str, str] = {}
@@ -150,7 +165,10 @@ class FastModel:
     def _kernel(self, outputs: tuple[str, ...], vector: bool):
         key = (outputs, vector)
         if key not in self._kernels:
-            src = self.source(list(outputs), vector)
+            try:
+                src = self.source(list(outputs), vector)
+            except NotImplementedError as err:  # an algebraic loop, a circular initialisation
+                raise UnsupportedModel(str(err), self.model_file, not isinstance(err, NotRunnable)) from None
             ns: dict[str, object] = {"np": np, "math": math}
             if vector:
                 ns["_zidz"] = _zidz_v
@@ -176,12 +194,16 @@ class FastModel:
                 raise ValueError(f"{p!r} is a lookup and cannot be reported")
         return cols, pys
 
-    def _setup(self, time_step, final_time):
-        c = self._m.control
-        dt = float(time_step) if time_step is not None else c["time_step"]
-        final = float(final_time) if final_time is not None else c["final_time"]
-        times, save = _times(c["initial_time"], final, dt, c["saveper"])
-        return c["initial_time"], dt, final, times, save
+    def _setup(self, time_step, final_time) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+        """The run's control variables (the overrides, and the others computed from them as PySD does), its
+        step times and its saving mask."""
+        try:
+            c = self._m.control_values(time_step=None if time_step is None else float(time_step),
+                                       final_time=None if final_time is None else float(final_time))
+        except NotImplementedError as err:  # e.g. 1/0 with the given time step
+            raise UnsupportedModel(str(err), self.model_file, not isinstance(err, NotRunnable)) from None
+        times, save = _times(c["initial_time"], c["final_time"], c["time_step"], c["saveper"])
+        return c, times, save
 
     def run(self, params: dict[str, float] | None = None, return_columns: list[str] | None = None, *,
             time_step: float | None = None, final_time: float | None = None) -> pd.DataFrame:
@@ -212,11 +234,12 @@ class FastModel:
         C = dict(self._defaults)
         for k, v in (params or {}).items():
             C[self._constant(k)] = v
-        t0, dt, final, times, save = self._setup(time_step, final_time)
-        C["__final_time"], C["__saveper"] = final, self._m.control["saveper"]
+        c, times, save = self._setup(time_step, final_time)
+        C["__final_time"], C["__saveper"] = c["final_time"], c["saveper"]
         cols, pys = self._columns(return_columns)
         kernel = self._kernel(pys, vector=False)
-        out = kernel(C, t0, dt, len(times) - 1, save.tolist(), int(save.sum()), [[] for _ in pys])
+        out = kernel(C, c["initial_time"], c["time_step"], len(times) - 1, save.tolist(), int(save.sum()),
+                     [[] for _ in pys])
         data = {p: np.asarray(o, dtype=float) for p, o in zip(pys, out, strict=True)}
         return times[save], [data[self.py_name(c)] for c in cols]
 
@@ -254,14 +277,14 @@ class FastModel:
             C[self._constant(k)] = v
         for k, v in params.items():
             C[self._constant(k)] = np.asarray(v, dtype=float)
-        t0, dt, final, times, save = self._setup(time_step, final_time)
-        C["__final_time"], C["__saveper"] = final, self._m.control["saveper"]
+        c, times, save = self._setup(time_step, final_time)
+        C["__final_time"], C["__saveper"] = c["final_time"], c["saveper"]
         cols, pys = self._columns(return_columns)
         nsave = int(save.sum())
         out = [np.empty((nsave, n)) for _ in pys]
         kernel = self._kernel(pys, vector=True)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            kernel(C, t0, dt, len(times) - 1, save.tolist(), nsave, out)
+            kernel(C, c["initial_time"], c["time_step"], len(times) - 1, save.tolist(), nsave, out)
         arrays = dict(zip(pys, out, strict=True))
         return times[save], {c: np.ascontiguousarray(arrays[self.py_name(c)].T) for c in cols}
 
@@ -273,8 +296,19 @@ def load_translation(py_path: str) -> FastModel:
 
 
 def load_fast(mdl_path: str | Path = MODEL_PATH) -> FastModel:
-    """The accelerated model for ``mdl_path``, translated once and built once per process."""
-    return load_translation(str(translated_path(mdl_path)))
+    """The accelerated model for ``mdl_path``, translated once and built once per process.
+
+    Raises
+    ------
+    UnsupportedModel
+        As :class:`FastModel`, naming ``mdl_path``.
+    """
+    try:
+        fm = load_translation(str(translated_path(mdl_path)))
+    except UnsupportedModel as err:
+        raise err.for_model(mdl_path) from None
+    fm.model_file = Path(mdl_path)  # a refusal found later (building a loop) names the user's file too
+    return fm
 
 
 def compare_with_pysd(params: dict[str, float] | None = None, return_columns: list[str] | None = None, *,

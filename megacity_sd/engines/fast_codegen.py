@@ -9,7 +9,7 @@ from bisect import bisect_right
 
 import numpy as np
 
-from .fast_translation import _Model
+from .fast_translation import NotRunnable, _Model
 
 __all__ = [
     "SMALL_VENSIM",
@@ -171,7 +171,7 @@ class _Codegen:
                 seen.add(py)
                 return
             if py in stack:
-                raise NotImplementedError(f"pysd_fast: algebraic loop through {py}")
+                raise NotRunnable(f"pysd_fast: variable '{comp.name}': algebraic loop")
             for d in sorted(comp.deps):
                 visit(d, (*stack, py))
             seen.add(py)
@@ -214,7 +214,7 @@ class _Codegen:
             if py in init_done:
                 return
             if py in stack:
-                raise NotImplementedError(f"pysd_fast: circular initialisation through {py}")
+                raise NotRunnable(f"pysd_fast: variable '{m.components[py].name}': circular initialisation")
             st = m.statefuls[py]
             for d in sorted(st.init_deps):
                 need_init(d, (*stack, py))

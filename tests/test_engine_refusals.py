@@ -1,0 +1,123 @@
+"""What the engines do with models and runs they cannot take as they are: run them as PySD does, or refuse in one line.
+
+Small models built from ``tests/models/decay.mdl``; PySD, run on the same
+translation, is the reference. A refusal reaches the command line as one line
+on stderr and exit code 2 (``conftest.refused``).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from megacity_sd.engines.fast import load_fast
+
+from .conftest import refused
+
+MODELS = Path(__file__).parent / "models"
+DECAY = MODELS / "decay.mdl"
+
+
+def _model(tmp_path: Path, name: str, control: dict[str, str] | None = None, equations: str = "") -> Path:
+    """The decay model with control equations replaced (``{"SAVEPER": "TIME STEP"}``) and ``equations`` added."""
+    text = DECAY.read_text(encoding="utf-8")
+    for var, eq in (control or {}).items():
+        text, n = re.subn(rf"^{var}  = .*$", f"{var}  = {eq}", text, flags=re.M)
+        assert n == 1, var
+    text = text.replace("{UTF-8}\n", "{UTF-8}\n" + equations, 1)
+    path = tmp_path / f"{name}.mdl"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _aux(name: str, equation: str) -> str:
+    return f"{name}=\n\t{equation}\n\t~\tDmnl\n\t~\ttest.\n\t|\n\n"
+
+
+def _pysd_run(fast, **kwargs) -> pd.DataFrame:
+    import pysd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pysd.load(str(fast.py_path)).run(**kwargs)
+
+
+# --------------------------------------------------------------------------- control variables
+
+@pytest.mark.parametrize("control", [
+    {"SAVEPER": "TIME STEP"},  # what Vensim writes into every new model
+    {"TIME STEP": "1/128"},
+    {"FINAL TIME": "INITIAL TIME + 55", "TIME STEP": "SAVEPER / 2^7"},
+], ids=["saveper=time_step", "time_step=1/128", "final_time=initial+55"])
+@pytest.mark.parametrize("time_step", [None, 0.25])
+def test_control_variables_as_expressions_run_on_fast_and_equal_pysd(tmp_path, control, time_step):
+    fast = load_fast(_model(tmp_path, "control", control))
+    cols = ["stock", "outflow"]
+    got = fast.run({"decay rate": 0.07}, cols, time_step=time_step)
+    ref = _pysd_run(fast, params={"decay rate": 0.07}, return_columns=cols, time_step=time_step)
+    pd.testing.assert_index_equal(got.index, ref.index, exact=False)  # the same saved times...
+    np.testing.assert_array_equal(got.to_numpy(), ref[cols].to_numpy())  # ...and the same doubles
+
+
+def test_saveper_equal_to_time_step_saves_every_step_of_the_run(tmp_path):
+    fast = load_fast(_model(tmp_path, "saveper", {"SAVEPER": "TIME STEP"}))
+    assert len(fast.run(None, ["stock"])) == 55 * 128 + 1
+    assert len(fast.run(None, ["stock"], time_step=0.5)) == 55 * 2 + 1  # SAVEPER follows the run's time step
+
+
+@pytest.mark.parametrize("control, words", [
+    ({"SAVEPER": "MAX(TIME STEP, 1)"}, ["control variable 'SAVEPER'", "is not a number or arithmetic",
+                                        "--engine pysd"]),
+    ({"TIME STEP": "decay rate / 8"}, ["control variable 'TIME STEP'", "is not a number or arithmetic"]),
+    ({"TIME STEP": "SAVEPER", "SAVEPER": "TIME STEP"}, ["'TIME STEP' is defined through itself",
+                                                        "TIME STEP -> SAVEPER -> TIME STEP"]),
+])
+def test_control_variables_the_fast_engine_cannot_compute_are_refused_naming_the_model(tmp_path, control, words):
+    from megacity_sd.errors import UserInputError
+
+    mdl = _model(tmp_path, "refused", control)
+    with pytest.raises(UserInputError) as err:
+        load_fast(mdl)
+    assert isinstance(err.value, NotImplementedError)  # what the fast engine raised for its refusals before
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{mdl}: ")
+    for w in words:
+        assert w in message, (w, message)
+
+
+def test_a_model_the_fast_engine_refuses_runs_on_pysd_as_the_refusal_says(tmp_path):
+    from megacity_sd.engines import run_one
+
+    mdl = _model(tmp_path, "pysd_only", {"SAVEPER": "MAX(TIME STEP, 1)"})
+    got = run_one("pysd", {"decay rate": 0.2}, ["stock"], mdl_path=mdl)
+    assert list(got.index) == list(range(2005, 2061))
+    assert got["stock"].iloc[-1] == pytest.approx(100 * np.exp(-0.2 * 55), rel=1e-2)
+
+
+@pytest.mark.parametrize("control, equations, words", [
+    ({"SAVEPER": "MAX(TIME STEP, 1)"}, "", ["control variable 'SAVEPER'", "run it with --engine pysd"]),
+    (None, _aux("switched", "IF THEN ELSE(stock > 50, 1, 0)"), ["variable 'switched'", "is not supported",
+                                                                "run it with --engine pysd"]),
+], ids=["control", "if_then_else"])
+def test_a_refusal_of_the_fast_engine_is_one_line_and_exit_code_2_on_the_command_line(
+        tmp_path, capsys, monkeypatch, control, equations, words):
+    """``megacity-sd run --engine fast`` on a model the fast engine refuses: the command runs the shipped model,
+    so the fast engine's loader is handed the small model instead (everything above it runs as the user runs it)."""
+    import megacity_sd.engines as engines
+    import megacity_sd.engines.fast as fast
+
+    mdl = _model(tmp_path, "cli_refused", control, equations)
+    real = fast.load_fast
+    monkeypatch.setattr(engines, "_MODELS", {})  # nothing loaded by an earlier test in this process
+    monkeypatch.setattr(fast, "load_fast", lambda mdl_path=None: real(mdl))
+    line = refused(capsys, ["run", "--scenario", "baseline", "--engine", "fast", "--no-figures",
+                            "--out", tmp_path / "out"])
+    assert str(mdl) in line and "Traceback" not in line
+    for w in words:
+        assert w in line, (w, line)
+    assert not (tmp_path / "out").exists()
