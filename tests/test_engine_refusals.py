@@ -103,7 +103,9 @@ def test_a_model_the_fast_engine_refuses_runs_on_pysd_as_the_refusal_says(tmp_pa
     ({"SAVEPER": "MAX(TIME STEP, 1)"}, "", ["control variable 'SAVEPER'", "run it with --engine pysd"]),
     (None, _aux("switched", "IF THEN ELSE(stock > 50, 1, 0)"), ["variable 'switched'", "is not supported",
                                                                 "run it with --engine pysd"]),
-], ids=["control", "if_then_else"])
+    (None, _aux("rate from file", "GET DIRECT CONSTANTS('rates.csv', ',', 'B2')"),
+     ["variable 'rate from file' reads the data file 'rates.csv'", "write the values into the model"]),
+], ids=["control", "if_then_else", "data_file"])
 def test_a_refusal_of_the_fast_engine_is_one_line_and_exit_code_2_on_the_command_line(
         tmp_path, capsys, monkeypatch, control, equations, words):
     """``megacity-sd run --engine fast`` on a model the fast engine refuses: the command runs the shipped model,
@@ -121,3 +123,68 @@ def test_a_refusal_of_the_fast_engine_is_one_line_and_exit_code_2_on_the_command
     for w in words:
         assert w in line, (w, line)
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- translation: views, data files
+
+def _second_view(path: Path, shows: str) -> Path:
+    """``path`` with a second view that shows ``shows`` (and the decay rate)."""
+    text = path.read_text(encoding="utf-8")
+    end = "///---\\\\\\"
+    text = text.rstrip("\n").removesuffix(end) + (
+        "V300  Do not put anything below this section - it will be ignored\n*Second\n"
+        "$192-192-192,0,Times New Roman|12||0-0-0|0-0-0|0-0-255|-1--1--1|-1--1--1|96,96,100,0\n"
+        f"10,1,decay rate,150,100,40,20,8,3,0,0,0,0,0,0\n10,2,{shows},150,200,40,20,8,3,0,0,0,0,0,0\n{end}\n")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A translation cache of this test's own: the model is translated here, not found translated by an earlier run."""
+    monkeypatch.setenv("MEGACITY_SD_CACHE", str(tmp_path / "cache"))
+
+
+def test_a_model_pysd_cannot_split_by_views_is_translated_into_one_file(tmp_path, own_cache):
+    """A sketch that shows a name the equations do not define (left after a rename) makes PySD's split by views
+    fail with a bare KeyError; the model itself translates and runs."""
+    from megacity_sd.engines import run_one
+
+    mdl = _second_view(_model(tmp_path, "stale_sketch"), "no such variable")
+    with pytest.warns(UserWarning, match="view 'Second' shows 'no such variable', which the equations do not"):
+        fast = load_fast(mdl)
+    assert not (fast.py_path.parent / "modules_stale_sketch").exists()
+    got = fast.run({"decay rate": 0.07}, ["stock"])
+    ref = _pysd_run(fast, params={"decay rate": 0.07}, return_columns=["stock"])
+    np.testing.assert_array_equal(got["stock"].to_numpy(), ref["stock"].to_numpy())
+    assert run_one("pysd", {}, ["stock"], mdl_path=mdl)["stock"].iloc[-1] == fast.run()["stock"].iloc[-1]
+
+
+def test_a_model_split_by_views_is_still_split(tmp_path, own_cache):
+    fast = load_fast(_second_view(_model(tmp_path, "two_views"), "initial stock"))
+    assert (fast.py_path.parent / "modules_two_views").is_dir()
+
+
+@pytest.mark.parametrize("engine", ["fast", "pysd"])
+@pytest.mark.parametrize("beside", [True, False])
+def test_a_model_that_reads_a_data_file_is_refused_in_one_line(tmp_path, own_cache, engine, beside):
+    from megacity_sd.engines import run_one
+    from megacity_sd.errors import UserInputError
+
+    mdl = _model(tmp_path, "data_file", equations=_aux("rate from file", "GET DIRECT CONSTANTS('rates.csv', ',', "
+                                                                        "'B2')"))
+    if beside:
+        (tmp_path / "rates.csv").write_text("name,value\nrate,0.05\n", encoding="utf-8")
+    with pytest.raises(UserInputError) as err:
+        run_one(engine, {}, ["stock"], mdl_path=mdl)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{mdl}: variable 'rate from file' reads the data file "
+                                                      f"'rates.csv' ({'found' if beside else 'not found'} beside")
+
+
+def test_a_model_pysd_cannot_translate_is_refused_in_one_line(tmp_path, own_cache):
+    from megacity_sd.errors import UserInputError
+
+    mdl = _model(tmp_path, "broken", equations="broken=\n\tstock * (1 +\n\t~\tDmnl\n\t~\ttest.\n\t|\n\n")
+    with pytest.raises(UserInputError, match=r"broken\.mdl: PySD cannot translate the model: \w+"):
+        load_fast(mdl)
