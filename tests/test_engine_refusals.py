@@ -188,3 +188,75 @@ def test_a_model_pysd_cannot_translate_is_refused_in_one_line(tmp_path, own_cach
     mdl = _model(tmp_path, "broken", equations="broken=\n\tstock * (1 +\n\t~\tDmnl\n\t~\ttest.\n\t|\n\n")
     with pytest.raises(UserInputError, match=r"broken\.mdl: PySD cannot translate the model: \w+"):
         load_fast(mdl)
+
+
+# --------------------------------------------------------------------------- division by zero
+
+def _ratio_model(tmp_path: Path, equation: str, feeds_stock: bool) -> Path:
+    """The decay model with ``ratio = equation`` (a ``divisor`` constant, 1 by default); with ``feeds_stock`` the
+    ratio flows into a stock, so that every step computes it, else it is computed for the saved times only."""
+    eqs = _aux("ratio", equation) + _aux("divisor", "1")
+    if feeds_stock:
+        eqs += "ratio stock= INTEG (\n\tratio,\n\t\t0)\n\t~\tDmnl\n\t~\ttest.\n\t|\n\n"
+    return _model(tmp_path, f"ratio_{abs(hash((equation, feeds_stock)))}", equations=eqs)
+
+
+@pytest.mark.parametrize("equation, when", [
+    ("stock / divisor", 2005),  # a stock over a constant
+    ("initial stock / divisor", 2005),  # constants only: computed once
+    ("MAX(stock, 1) / (divisor * EXP(0))", 2005),  # through numpy calls (PySD wraps them in float())
+    ("Time / divisor", 2005),  # a function of time alone: computed over every step at once
+    ("1 / (divisor - 1 + Time - 2010)", 2010),  # zero at 2010 only (with divisor 1: the default set divides too)
+])
+@pytest.mark.parametrize("feeds_stock", [False, True], ids=["reported", "in_the_loop"])
+def test_a_division_by_zero_stops_a_run_and_a_batch_of_any_size_as_pysd_stops(tmp_path, equation, when,
+                                                                               feeds_stock):
+    from megacity_sd.engines import run_batch
+
+    mdl = _ratio_model(tmp_path, equation, feeds_stock)
+    fast = load_fast(mdl)
+    zero = 1.0 if "2010" in equation else 0.0  # the divisor value that divides by zero
+    with pytest.raises(ZeroDivisionError):  # the reference
+        _pysd_run(fast, params={"divisor": zero}, return_columns=["ratio"])
+    where = f"{mdl}: division by zero in 'ratio' at time {when}"
+    with pytest.raises(ZeroDivisionError, match=re.escape(where) + ";"):
+        fast.run({"divisor": zero}, ["ratio"])
+    with pytest.raises(ZeroDivisionError, match=re.escape(where) + ";"):  # a batch of one: the scalar loop
+        run_batch("fast", pd.DataFrame({"divisor": [zero]}), {}, ["ratio"], mdl_path=mdl)
+    with pytest.raises(ZeroDivisionError, match=re.escape(where) + " in parameter set 1 of 2;"):
+        run_batch("fast", pd.DataFrame({"divisor": [1.3, zero]}), {}, ["ratio"], mdl_path=mdl)
+    # sets that do not divide by zero run, in a batch of one and of two, as PySD runs them (1.3 and 1.7: no time
+    # step lands on the zero of 1 / (divisor - 1 + Time - 2010))
+    years, ok = run_batch("fast", pd.DataFrame({"divisor": [1.3, 1.7]}), {}, ["ratio"], mdl_path=mdl)
+    ref = _pysd_run(fast, params={"divisor": 1.7}, return_columns=["ratio"])
+    np.testing.assert_array_equal(ok["ratio"][1], ref.loc[years.astype(float), "ratio"].to_numpy())
+    _, one = run_batch("fast", pd.DataFrame({"divisor": [1.7]}), {}, ["ratio"], mdl_path=mdl)
+    np.testing.assert_array_equal(one["ratio"][0], ok["ratio"][1])
+
+
+def test_a_division_by_zero_is_one_line_on_the_pysd_engine_too(tmp_path):
+    from megacity_sd.engines import run_batch, run_one
+    from megacity_sd.errors import UserInputError
+
+    mdl = _ratio_model(tmp_path, "stock / divisor", False)
+    with pytest.raises(UserInputError, match=re.escape(f"{mdl}: division by zero during the PySD run")):
+        run_one("pysd", {"divisor": 0}, ["ratio"], mdl_path=mdl)
+    with pytest.raises(ZeroDivisionError, match="in parameter set 1 of 2"):
+        run_batch("pysd", pd.DataFrame({"divisor": [1.0, 0.0]}), {}, ["ratio"], mdl_path=mdl)
+
+
+def test_ln_of_zero_is_minus_infinity_in_a_run_and_in_a_batch_as_in_pysd(tmp_path):
+    """Not a division: numpy's -inf (PySD's too), which raises a floating-point flag the batch then checks."""
+    from megacity_sd.engines import run_batch
+
+    mdl = _ratio_model(tmp_path, "LN(divisor - 1)", False)
+    fast = load_fast(mdl)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = _pysd_run(fast, params={"divisor": 1.0}, return_columns=["ratio"])["ratio"].to_numpy()
+        single = fast.run({"divisor": 1.0}, ["ratio"])["ratio"].to_numpy()
+    assert np.all(ref == -np.inf)
+    np.testing.assert_array_equal(single, ref)
+    _, batch = run_batch("fast", pd.DataFrame({"divisor": [2.0, 1.0]}), {}, ["ratio"], mdl_path=mdl)
+    np.testing.assert_array_equal(batch["ratio"][1], ref)
+    assert np.all(batch["ratio"][0] == 0.0)

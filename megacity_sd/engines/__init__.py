@@ -102,6 +102,15 @@ def _pysd_constants(model, mdl_path: str) -> dict[str, object]:
         return {py: getattr(model.components, py)() for py in names if py not in control}
 
 
+def _pysd_zero_division(mdl_path, err: ZeroDivisionError, sets: str = ""):
+    """PySD's ZeroDivisionError as the fast engine's: one line naming the model file (PySD does not name the
+    variable)."""
+    from .errors import ModelZeroDivision
+
+    return ModelZeroDivision(f"{mdl_path}: division by zero during the PySD run{sets} ({err}); the fast engine names "
+                             "the variable (ZIDZ(a, b) gives 0 where b is 0)")
+
+
 def whole_years(times) -> tuple[np.ndarray, np.ndarray]:
     """The saved times that are whole years: ``(mask, years)``, with ``years`` as integers."""
     t = np.asarray(times, dtype=float)
@@ -138,7 +147,10 @@ def run_series(engine: str, constants: Mapping[str, float], variables: Sequence[
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            df = load_pysd(mdl_path).run(params=dict(constants), time_step=time_step, return_columns=variables)
+            try:
+                df = load_pysd(mdl_path).run(params=dict(constants), time_step=time_step, return_columns=variables)
+            except ZeroDivisionError as err:
+                raise _pysd_zero_division(mdl_path, err) from None
         times, cols = df.index.to_numpy(dtype=float), [df[v].to_numpy(dtype=float) for v in variables]
     else:
         model = engine_model("simlin", mdl_path, time_step)
@@ -205,6 +217,14 @@ def run_batch(engine: str, params: pd.DataFrame, base: Mapping[str, float], vari
         Whole saved years (integers).
     series : dict of str to numpy.ndarray
         ``(rows, years)`` for each variable, in model units.
+
+    Raises
+    ------
+    ModelZeroDivision
+        ``fast`` and ``pysd``: a row divides by zero; for any number of rows
+        the batch stops, as PySD's run of that row does (see
+        :mod:`megacity_sd.engines.fast`). ``simlin`` computes ``x / 0`` as
+        IEEE arithmetic does (``inf``, ``nan``) and does not stop.
     """
     _check_engine(engine)
     variables = list(variables)
@@ -241,7 +261,10 @@ def run_batch(engine: str, params: pd.DataFrame, base: Mapping[str, float], vari
             for i in range(n):
                 # every constant is set on every run: PySD keeps parameters between runs
                 p = {**defaults, **base, **dict(zip(params.columns, vals[i].tolist(), strict=True))}
-                df = model.run(params=p, return_columns=variables, time_step=time_step)
+                try:
+                    df = model.run(params=p, return_columns=variables, time_step=time_step)
+                except ZeroDivisionError as err:
+                    raise _pysd_zero_division(mdl_path, err, f" in parameter set {i} of {n}") from None
                 if times is None:
                     times = df.index.to_numpy(dtype=float)
                     series = {v: np.empty((n, len(times))) for v in variables}

@@ -52,6 +52,23 @@ have one small model per refused construct). The results equal the unmodified
 ``pysd.load(...).run(params=...)`` to 1e-12 (relative), checked by
 :func:`compare_with_pysd` and the test suite.
 
+Division by zero. PySD writes Vensim's arithmetic as Python's on Python
+floats (it wraps every numpy call in ``float``), so ``x / 0`` raises
+:class:`ZeroDivisionError` and ends the run; ``LN(0)`` gives ``-inf`` with
+numpy's RuntimeWarning, and ZIDZ gives 0. The fast engine does the same in a
+single run and in a batch of any size (one set or thousands: a batch is
+several runs at once, so it stops where the first of them would): it raises
+:class:`~megacity_sd.engines.errors.ModelZeroDivision` (a
+:class:`ZeroDivisionError` and a one-line user error) naming the model file,
+the variable, the time and, in a batch, the parameter sets that divide by
+zero. A batch keeps its speed: it runs with numpy's floating-point flags
+watched, and only when one is raised (a division by zero, or a NaN or
+infinity from LN(0) or a power of a negative number, which it keeps as PySD
+does) is it run again with every division checked. The functions of time
+alone, computed once over every step, are always checked; there a division
+by zero raises even at a step PySD would not evaluate (a reported variable
+between two saved times).
+
 What a PySD upgrade could change silently: the runtime rules copied here
 (the accumulation of time, the saving rule, the ZIDZ threshold, lookup
 extrapolation, the run cache). That is why ``pyproject.toml`` pins PySD to
@@ -70,8 +87,20 @@ import numpy as np
 import pandas as pd
 
 from ..model import MODEL_PATH, canonical, translated_path
-from .errors import UnsupportedModel
-from .fast_codegen import SMALL_VENSIM, _Codegen, _lookup_s, _lookup_v, _max_s, _min_s, _zidz_s, _zidz_v
+from .errors import ModelZeroDivision, UnsupportedModel
+from .fast_codegen import (
+    SMALL_VENSIM,
+    ZeroDivide,
+    _Codegen,
+    _div_s,
+    _div_v,
+    _lookup_s,
+    _lookup_v,
+    _max_s,
+    _min_s,
+    _zidz_s,
+    _zidz_v,
+)
 from .fast_translation import NotRunnable, _Model
 
 __all__ = [
@@ -158,24 +187,25 @@ class FastModel:
         return py
 
     # -- kernels
-    def source(self, outputs: list[str], vector: bool = False) -> str:
-        """The generated Python source of the loop for ``outputs`` (PySD names)."""
-        return _Codegen(self._m, outputs, vector).build()
+    def source(self, outputs: list[str], vector: bool = False, checked: bool = False) -> str:
+        """The generated Python source of the loop for ``outputs`` (PySD names); ``checked``: every division
+        checked for a zero divisor (the kernel run again to name the variable that divides by zero)."""
+        return _Codegen(self._m, outputs, vector, checked).build()
 
-    def _kernel(self, outputs: tuple[str, ...], vector: bool):
-        key = (outputs, vector)
+    def _kernel(self, outputs: tuple[str, ...], vector: bool, checked: bool = False):
+        key = (outputs, vector, checked)
         if key not in self._kernels:
             try:
-                src = self.source(list(outputs), vector)
+                src = self.source(list(outputs), vector, checked)
             except NotImplementedError as err:  # an algebraic loop, a circular initialisation
                 raise UnsupportedModel(str(err), self.model_file, not isinstance(err, NotRunnable)) from None
             ns: dict[str, object] = {"np": np, "math": math}
             if vector:
-                ns["_zidz"] = _zidz_v
+                ns.update(_zidz=_zidz_v, _div=_div_v)
                 for py, (x, y) in self._m.lookups.items():
                     ns[f"_lk_{py}"] = partial(_lookup_v, xp=np.asarray(x), fp=np.asarray(y))
             else:
-                ns.update(_zidz=_zidz_s, _max=_max_s, _min=_min_s, _zidzv=_zidz_v)
+                ns.update(_zidz=_zidz_s, _max=_max_s, _min=_min_s, _zidzv=_zidz_v, _div=_div_s, _divv=_div_v)
                 for py, (x, y) in self._m.lookups.items():
                     ns[f"_lk_{py}"] = partial(_lookup_s, xp=x, fp=y, xp_arr=np.asarray(x), fp_arr=np.asarray(y))
                     ns[f"_lkv_{py}"] = partial(_lookup_v, xp=np.asarray(x), fp=np.asarray(y))  # functions of time
@@ -222,6 +252,12 @@ class FastModel:
         -------
         pandas.DataFrame
             Index ``time`` (the saved times), one column per requested variable.
+
+        Raises
+        ------
+        ModelZeroDivision
+            A division by zero (a :class:`ZeroDivisionError`, as in PySD),
+            naming the variable and the time.
         """
         cols, _ = self._columns(return_columns)
         times, arrays = self.run_arrays(params, cols, time_step=time_step, final_time=final_time)
@@ -237,9 +273,11 @@ class FastModel:
         c, times, save = self._setup(time_step, final_time)
         C["__final_time"], C["__saveper"] = c["final_time"], c["saveper"]
         cols, pys = self._columns(return_columns)
-        kernel = self._kernel(pys, vector=False)
-        out = kernel(C, c["initial_time"], c["time_step"], len(times) - 1, save.tolist(), int(save.sum()),
-                     [[] for _ in pys])
+        args = (C, c["initial_time"], c["time_step"], len(times) - 1, save.tolist(), int(save.sum()))
+        try:
+            out = self._kernel(pys, vector=False)(*args, [[] for _ in pys])
+        except ZeroDivisionError as err:  # as PySD raises; the checked kernel names the variable
+            self._raise_zero_division(pys, False, args, [[] for _ in pys], err)
         data = {p: np.asarray(o, dtype=float) for p, o in zip(pys, out, strict=True)}
         return times[save], [data[self.py_name(c)] for c in cols]
 
@@ -265,6 +303,13 @@ class FastModel:
             The saved times.
         series : dict of str to numpy.ndarray
             For each requested column, an array ``(batch, len(times))``.
+
+        Raises
+        ------
+        ModelZeroDivision
+            A set divides by zero (where PySD's run of that set raises
+            :class:`ZeroDivisionError`): the whole batch stops, as a single
+            run does, naming the variable, the time and the sets.
         """
         if isinstance(params, pd.DataFrame):
             params = {c: params[c].to_numpy(dtype=float) for c in params.columns}
@@ -282,11 +327,48 @@ class FastModel:
         cols, pys = self._columns(return_columns)
         nsave = int(save.sum())
         out = [np.empty((nsave, n)) for _ in pys]
-        kernel = self._kernel(pys, vector=True)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            kernel(C, c["initial_time"], c["time_step"], len(times) - 1, save.tolist(), nsave, out)
+        args = (C, c["initial_time"], c["time_step"], len(times) - 1, save.tolist(), nsave)
+        flagged = []  # numpy's divide or invalid flag: a division by zero, or LN(0), inf - inf...
+        try:
+            with np.errstate(divide="call", invalid="call", over="ignore", call=lambda *_: flagged.append(1)):
+                self._kernel(pys, vector=True)(*args, out)
+        except ZeroDivisionError as err:  # from a function of time alone (always checked)
+            self._raise_zero_division(pys, True, args, out, err, n)
+        if flagged:  # run again with every division checked: raises if one divides by zero
+            self._raise_zero_division(pys, True, args, out, None, n)
         arrays = dict(zip(pys, out, strict=True))
         return times[save], {c: np.ascontiguousarray(arrays[self.py_name(c)].T) for c in cols}
+
+
+    def _raise_zero_division(self, pys, vector: bool, args, out, err: ZeroDivisionError | None, n: int = 1) -> None:
+        """Run the checked kernel; raise :class:`ModelZeroDivision` naming the variable, the time and the sets.
+
+        Returns only for a batch whose flags came from something else than a
+        division by zero (LN(0), inf - inf): ``out`` then holds its results.
+        """
+        try:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                self._kernel(pys, vector, checked=True)(*args, out)
+        except ZeroDivide as zd:
+            comp = self._m.components.get(zd.py)
+            name = comp.name if comp is not None else zd.py
+            t, zero = np.asarray(zd.t, dtype=float), np.asarray(zd.zero)
+            if t.ndim:  # a function of time alone, over every step at once: the first step that divides by zero
+                steps = t.reshape(-1)
+                zero = np.broadcast_to(zero, np.broadcast_shapes(zero.shape, t.shape)).reshape(len(steps), -1)
+                k = int(np.flatnonzero(zero.any(axis=1))[0])
+                t, zero = steps[k], zero[k]
+            sets = ""
+            if vector:
+                rows = np.flatnonzero(np.broadcast_to(zero.reshape(-1) if zero.ndim else zero, (n,)))
+                shown = ", ".join(str(r) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+                sets = f" in parameter set{'s' if len(rows) > 1 else ''} {shown} of {n}"
+            raise ModelZeroDivision(f"{self.model_file}: division by zero in '{name}' at time {float(t):.10g}{sets}; "
+                                    "PySD stops the run there too (ZIDZ(a, b) gives 0 where b is 0)") from None
+        except ZeroDivisionError as other:  # not a division (0 ** -1): the error as Python gives it
+            raise ModelZeroDivision(f"{self.model_file}: {other}") from None
+        if err is not None:  # not a division (0 ** -1): the error as Python gave it
+            raise ModelZeroDivision(f"{self.model_file}: {err}") from None
 
 
 @lru_cache(maxsize=4)
