@@ -16,7 +16,8 @@ Results are trimmed to whole years here, once, whatever the engine.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,36 @@ import pandas as pd
 
 from ..model import MODEL_PATH, canonical
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "engine_model", "run_one", "run_series", "run_batch", "whole_years"]
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "KNOWN_WARNINGS", "engine_model", "known_warnings_silenced", "run_one",
+           "run_series", "run_batch", "whole_years"]
 
 ENGINES = ("fast", "pysd", "simlin")
 DEFAULT_ENGINE = "fast"
 
 _MODELS: dict[tuple, object] = {}
+
+#: The warnings known to be harmless that the engines' runs silence, as ``(message, category, module)`` for
+#: :func:`warnings.filterwarnings` (regular expressions matched at the start of the message and of the module that
+#: warns). They are what the shipped model gives under PySD (``python -W always``, every city and standard scenario);
+#: every other warning reaches the user.
+KNOWN_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
+    # PySD 3.14 builds its result table with DataFrame.set_index(..., inplace=True), deprecated by pandas 3.1
+    # (a Pandas4Warning, a DeprecationWarning): once a run, about PySD's code, not the model
+    (r"The inplace keyword in DataFrame\.set_index is deprecated", DeprecationWarning, r"pysd\.py_backend\.output"),
+    # the shipped model's NEV adoption lookup is held at its last point (a market share of 1 beyond three times the
+    # reference charger coverage): Vensim's rule for a lookup, by design; PySD warns at every step past it
+    (r"_hardcodedlookup_nev_adoption_lookup\nextrapolating data above the maximum value of the series$", UserWarning,
+     r"pysd\.py_backend\.lookups"),
+)
+
+
+@contextmanager
+def known_warnings_silenced() -> Iterator[None]:
+    """Silence :data:`KNOWN_WARNINGS` (and only them) inside the block; other warnings follow the caller's filters."""
+    with warnings.catch_warnings():
+        for message, category, module in KNOWN_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category, module=module)
+        yield
 
 
 def _check_engine(engine: str) -> None:
@@ -145,19 +170,16 @@ def run_series(engine: str, constants: Mapping[str, float], variables: Sequence[
     elif engine == "pysd":
         from ..model import load_pysd
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with known_warnings_silenced():
             try:
                 df = load_pysd(mdl_path).run(params=dict(constants), time_step=time_step, return_columns=variables)
             except ZeroDivisionError as err:
                 raise _pysd_zero_division(mdl_path, err) from None
         times, cols = df.index.to_numpy(dtype=float), [df[v].to_numpy(dtype=float) for v in variables]
     else:
-        model = engine_model("simlin", mdl_path, time_step)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            times, cols = _simlin_series(model, {canonical(k): float(v) for k, v in constants.items()},
-                                         [canonical(v) for v in variables])
+        model = engine_model("simlin", mdl_path, time_step)  # pysimlin gives no warning on the shipped model
+        times, cols = _simlin_series(model, {canonical(k): float(v) for k, v in constants.items()},
+                                     [canonical(v) for v in variables])
     keep, years = whole_years(times)
     return years, {v: np.asarray(c[keep], dtype=float) for v, c in zip(variables, cols, strict=True)}
 
@@ -256,8 +278,7 @@ def run_batch(engine: str, params: pd.DataFrame, base: Mapping[str, float], vari
         model, defaults = engine_model("pysd", mdl_path)
         vals = params.to_numpy(dtype=float)
         series, times = {}, None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with known_warnings_silenced():
             for i in range(n):
                 # every constant is set on every run: PySD keeps parameters between runs
                 p = {**defaults, **base, **dict(zip(params.columns, vals[i].tolist(), strict=True))}

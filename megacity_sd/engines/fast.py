@@ -79,7 +79,6 @@ version is adopted only with the equality tests passing.
 from __future__ import annotations
 
 import math
-import warnings
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -409,8 +408,9 @@ def compare_with_pysd(params: dict[str, float] | None = None, return_columns: li
 
     fast = load_fast(mdl_path)
     cols = return_columns or [c.name for c in fast._m.components.values() if c.kind in ("aux", "stock")]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    from . import known_warnings_silenced
+
+    with known_warnings_silenced():
         ref = pysd.load(str(fast.py_path)).run(params=dict(params or {}), return_columns=cols,
                                                time_step=time_step)
     got = fast.run(params, cols, time_step=time_step)
