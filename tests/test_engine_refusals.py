@@ -299,3 +299,16 @@ def test_the_shipped_model_runs_on_pysd_without_a_warning(monkeypatch):
     assert len(found) == 2, found
     assert found[0].startswith("The inplace keyword in DataFrame.set_index is deprecated")
     assert found[1] == "_hardcodedlookup_nev_adoption_lookup"
+
+
+def test_the_pysd_engine_does_not_keep_a_time_step_for_the_next_batch(tmp_path):
+    """PySD keeps the time step given to one run for the next ones; the loaded model is shared by the batches."""
+    from megacity_sd.engines import run_batch
+
+    mdl = _model(tmp_path, "time_step")
+    params = pd.DataFrame({"decay rate": [0.2]})
+    _, first = run_batch("pysd", params, {}, ["stock"], mdl_path=mdl)
+    _, coarse = run_batch("pysd", params, {}, ["stock"], mdl_path=mdl, time_step=0.5)
+    _, again = run_batch("pysd", params, {}, ["stock"], mdl_path=mdl)
+    assert not np.array_equal(coarse["stock"], first["stock"])
+    np.testing.assert_array_equal(again["stock"], first["stock"])

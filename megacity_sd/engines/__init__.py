@@ -276,6 +276,8 @@ def run_batch(engine: str, params: pd.DataFrame, base: Mapping[str, float], vari
                 series[v][i] = a
     else:
         model, defaults = engine_model("pysd", mdl_path)
+        if time_step is None:  # PySD keeps a run's time step for the next runs: give the model's own back
+            time_step = model.components._control_vars["time_step"]
         vals = params.to_numpy(dtype=float)
         series, times = {}, None
         with known_warnings_silenced():
