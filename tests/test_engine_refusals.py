@@ -91,12 +91,17 @@ def test_control_variables_the_fast_engine_cannot_compute_are_refused_naming_the
 
 
 def test_a_model_the_fast_engine_refuses_runs_on_pysd_as_the_refusal_says(tmp_path):
-    from megacity_sd.engines import run_one
+    """A single run and a batch (which reads the constants' defaults from the loaded PySD model, not from the fast
+    engine's reading of the translation)."""
+    from megacity_sd.engines import run_batch, run_one
 
     mdl = _model(tmp_path, "pysd_only", {"SAVEPER": "MAX(TIME STEP, 1)"})
     got = run_one("pysd", {"decay rate": 0.2}, ["stock"], mdl_path=mdl)
     assert list(got.index) == list(range(2005, 2061))
     assert got["stock"].iloc[-1] == pytest.approx(100 * np.exp(-0.2 * 55), rel=1e-2)
+    years, batch = run_batch("pysd", pd.DataFrame({"decay rate": [0.1, 0.2]}), {}, ["stock"], mdl_path=mdl)
+    assert list(years) == list(range(2005, 2061))
+    np.testing.assert_array_equal(batch["stock"][1], got["stock"].to_numpy())
 
 
 @pytest.mark.parametrize("control, equations, words", [
