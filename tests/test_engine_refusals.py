@@ -317,3 +317,15 @@ def test_the_pysd_engine_does_not_keep_a_time_step_for_the_next_batch(tmp_path):
     _, again = run_batch("pysd", params, {}, ["stock"], mdl_path=mdl)
     assert not np.array_equal(coarse["stock"], first["stock"])
     np.testing.assert_array_equal(again["stock"], first["stock"])
+
+
+def test_zidz_on_arrays_divides_nothing_by_zero_and_equals_the_scalar_zidz():
+    """The batch watches numpy's divide flag, so ZIDZ on arrays must not divide its masked zeros; a NaN divisor is
+    divided (NaN), as PySD's zidz does."""
+    from megacity_sd.engines.fast_codegen import _zidz_s, _zidz_v
+
+    a = np.array([1.0, 2.0, 3.0, np.nan, 5.0, -1.0, 7.0])
+    b = np.array([0.0, 1e-7, np.nan, 2.0, -0.0, 3.0, -1e-6])
+    with np.errstate(all="raise"):
+        got = _zidz_v(a, b)
+    np.testing.assert_array_equal(got, np.array([_zidz_s(x, y) for x, y in zip(a, b, strict=True)], dtype=float))

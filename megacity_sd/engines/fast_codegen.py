@@ -59,7 +59,7 @@ def _zidz_v(a, b):
     """ZIDZ on arrays: 0 where ``|b| < SMALL_VENSIM``, else ``a / b``; the masked elements are not divided (no
     floating-point flag is raised: a run watches them for divisions by zero)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    keep = np.abs(b) >= SMALL_VENSIM
+    keep = ~(np.abs(b) < SMALL_VENSIM)  # a NaN b is divided (NaN), as in PySD's zidz
     return np.divide(a, b, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)), where=keep)
 
 
