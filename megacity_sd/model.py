@@ -387,18 +387,61 @@ def cache_dir() -> Path:
     return Path(base) / "megacity-sd"
 
 
+#: Notes PySD gives about splitting a translation by views (the forced ``split_views=True``): they concern how the
+#: translation's files are organised, which nothing here relies on (the fast engine reads either layout), so they are
+#: silenced; every other warning of the translation reaches the user. Regular expressions, matched at the start.
+_SPLIT_VIEW_NOTES = (
+    r"Only a single view with no subviews was detected\. The model will be built in a single file\.",
+    r"The given subview separators were not matched in any view name\.",
+    r"Variable '.*' is not declared as a workbench variable in any view\. It will be added to the main module\.",
+    r"Variable '.*' is declared as a workbench variable in '.*' but it has been already added in '.*'\.",
+    r"Control variable '.*' is declared as a workbench variable in '.*'\.",
+    r"Two views with same names but different separators where identified\.",
+)
+
+
 def translated_path(mdl_path: str | Path = MODEL_PATH) -> Path:
     """Translate the model with PySD once and return the path of the ``.py``.
 
-    The translation is keyed by the hash of the model text and the PySD
-    version, and is written into a temporary folder that is renamed into place,
-    so concurrent processes never see half a translation.
+    The translation is keyed by the hash of the model text, the PySD version
+    and this procedure's version, and is written into a temporary folder that
+    is renamed into place, so concurrent processes never see half a
+    translation.
+
+    The translation is split by views (``split_views=True``, one module per
+    sector: a readable cache; nothing relies on the split). When PySD cannot
+    split it (a name in the sketch that the equations do not define, a sketch
+    line its grammar does not read), the model is translated into one file
+    instead, with a warning: the same components, the same results.
+
+    Parameters
+    ----------
+    mdl_path : str or Path
+        The Vensim model file.
+
+    Returns
+    -------
+    Path
+        The main ``.py`` of the translation.
+
+    Raises
+    ------
+    UserInputError
+        In one line naming the model file: the file is missing; PySD cannot
+        translate it (PySD's error); or it reads a data file (``GET DIRECT``,
+        ``GET XLS`` functions), which the engines do not read: they run the
+        translation from the cache, where only the ``.mdl`` is copied.
     """
     import pysd
 
+    from .errors import UserInputError
+
     mdl_path = Path(mdl_path)
-    text = mdl_path.read_bytes()
-    key = hashlib.sha256(text + pysd.__version__.encode()).hexdigest()[:16]
+    try:
+        text = mdl_path.read_bytes()
+    except OSError as err:
+        raise UserInputError(f"{mdl_path}: cannot read the model file ({err.strerror or err})") from None
+    key = hashlib.sha256(text + pysd.__version__.encode() + b" translate-2").hexdigest()[:16]
     target = cache_dir() / "pysd" / f"{mdl_path.stem}-{key}"
     py = target / f"{mdl_path.stem}.py"
     if py.is_file():
@@ -406,11 +449,15 @@ def translated_path(mdl_path: str | Path = MODEL_PATH) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
-        shutil.copyfile(mdl_path, tmp / mdl_path.name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pysd.read_vensim(str(tmp / mdl_path.name), split_views=True, subview_sep=["."],
-                             initialize=False)
+        copy = tmp / mdl_path.name
+        shutil.copyfile(mdl_path, copy)
+        _translate(pysd, mdl_path, copy)
+        for variable, data_file in _data_files(tmp):
+            beside = (mdl_path.parent / data_file).is_file()
+            raise UserInputError(
+                f"{mdl_path}: variable '{variable}' reads the data file '{data_file}' "
+                f"({'found' if beside else 'not found'} beside the model); the engines do not read a model's data "
+                "files (they run its translation from a cache folder): write the values into the model")
         try:
             tmp.rename(target)
         except OSError:  # another process won the race
@@ -422,6 +469,91 @@ def translated_path(mdl_path: str | Path = MODEL_PATH) -> Path:
     return py
 
 
+def _translate(pysd, mdl_path: Path, copy: Path) -> None:
+    """``pysd.read_vensim`` on the copy ``copy`` of ``mdl_path``: split by views, else in one file; refused in one
+    line when PySD translates it neither way."""
+    from .errors import UserInputError
+
+    try:
+        with warnings.catch_warnings():
+            for note in _SPLIT_VIEW_NOTES:
+                warnings.filterwarnings("ignore", message=note, category=UserWarning)
+            pysd.read_vensim(str(copy), split_views=True, subview_sep=["."], initialize=False)
+        return
+    except Exception as err:  # PySD raises KeyError, parsimonious errors...: tried again without the split
+        split_error = err
+    for f in copy.parent.iterdir():  # what the split attempt left, so that no stale module is read
+        if f != copy:
+            shutil.rmtree(f) if f.is_dir() else f.unlink()
+    try:
+        pysd.read_vensim(str(copy), split_views=False, initialize=False)
+    except Exception as err:  # any failure of PySD on this model is a fact about the model file
+        missing = re.search(r"File '(.+?)' not found", str(err))
+        if isinstance(err, FileNotFoundError) and missing:
+            name = Path(missing.group(1)).name
+            raise UserInputError(f"{mdl_path}: PySD needs the data file '{name}' to translate the model; the engines "
+                                 "do not read a model's data files: write the values into the model") from None
+        raise UserInputError(f"{mdl_path}: PySD cannot translate the model: {_pysd_error(err)}") from None
+    warnings.warn(f"{mdl_path}: PySD cannot split the translation by views ({_view_error(mdl_path, split_error)}); "
+                  "translated into one file instead (the same model)", UserWarning, stacklevel=3)
+
+
+def _pysd_error(err: Exception) -> str:
+    """PySD's error in one line: its class and the first line of its message."""
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def _view_error(mdl_path: Path, err: Exception) -> str:
+    """What made splitting by views fail: the view that shows a name the equations do not define, else PySD's error."""
+    if isinstance(err, KeyError) and err.args:
+        key = canonical(str(err.args[0]))
+        try:
+            views = read_sketch(mdl_path)
+        except (OSError, ValueError, IndexError):
+            views = []
+        for view in views:
+            for e in view.elements:
+                if e.key == key:
+                    return f"view '{view.name}' shows '{e.name}', which the equations do not define"
+    return _pysd_error(err)
+
+
+def _data_files(folder: Path) -> list[tuple[str, str]]:
+    """``(variable, data file)`` for every data file a PySD translation in ``folder`` reads (``Ext*`` objects)."""
+    import ast
+
+    out: list[tuple[str, str]] = []
+    for f in sorted(folder.rglob("*.py")):
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        reads: dict[str, list[str]] = {}  # external object -> files
+        for node in tree.body:
+            call = node.value if isinstance(node, ast.Assign | ast.Expr) else None
+            if not isinstance(call, ast.Call) or not call.args or not isinstance(call.args[0], ast.Constant) \
+                    or not isinstance(call.args[0].value, str):
+                continue
+            if isinstance(node, ast.Assign) and isinstance(call.func, ast.Name) and call.func.id.startswith("Ext") \
+                    and isinstance(node.targets[0], ast.Name):
+                reads.setdefault(node.targets[0].id, []).append(call.args[0].value)
+            elif isinstance(call.func, ast.Attribute) and call.func.attr == "add" \
+                    and isinstance(call.func.value, ast.Name):
+                reads.setdefault(call.func.value.id, []).append(call.args[0].value)
+        if not reads:
+            continue
+        names = {}  # external object -> the variable whose function calls it
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                deco = [d for d in node.decorator_list if isinstance(d, ast.Call)]
+                name = next((k.value.value for d in deco for k in d.keywords
+                             if k.arg == "name" and isinstance(k.value, ast.Constant)), node.name)
+                for n in ast.walk(node):
+                    if isinstance(n, ast.Name) and n.id in reads:
+                        names.setdefault(n.id, name)
+        for obj, files in reads.items():
+            out += [(names.get(obj, obj), file) for file in dict.fromkeys(files)]
+    return out
+
+
 def load_pysd(mdl_path: str | Path = MODEL_PATH):
     """Load the translated model with PySD (translating it first if needed).
 
@@ -431,9 +563,7 @@ def load_pysd(mdl_path: str | Path = MODEL_PATH):
     """
     import pysd
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pysd.load(str(translated_path(mdl_path)))
+    return pysd.load(str(translated_path(mdl_path)))
 
 
 def load_simlin(mdl_path: str | Path = MODEL_PATH):

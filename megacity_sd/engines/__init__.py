@@ -16,7 +16,8 @@ Results are trimmed to whole years here, once, whatever the engine.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,36 @@ import pandas as pd
 
 from ..model import MODEL_PATH, canonical
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "engine_model", "run_one", "run_series", "run_batch", "whole_years"]
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "KNOWN_WARNINGS", "engine_model", "known_warnings_silenced", "run_one",
+           "run_series", "run_batch", "whole_years"]
 
 ENGINES = ("fast", "pysd", "simlin")
 DEFAULT_ENGINE = "fast"
 
 _MODELS: dict[tuple, object] = {}
+
+#: The warnings known to be harmless that the engines' runs silence, as ``(message, category, module)`` for
+#: :func:`warnings.filterwarnings` (regular expressions matched at the start of the message and of the module that
+#: warns). They are what the shipped model gives under PySD (``python -W always``, every city and standard scenario);
+#: every other warning reaches the user.
+KNOWN_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
+    # PySD 3.14 builds its result table with DataFrame.set_index(..., inplace=True), deprecated by pandas 3.1
+    # (a Pandas4Warning, a DeprecationWarning): once a run, about PySD's code, not the model
+    (r"The inplace keyword in DataFrame\.set_index is deprecated", DeprecationWarning, r"pysd\.py_backend\.output"),
+    # the shipped model's NEV adoption lookup is held at its last point (a market share of 1 beyond three times the
+    # reference charger coverage): Vensim's rule for a lookup, by design; PySD warns at every step past it
+    (r"_hardcodedlookup_nev_adoption_lookup\nextrapolating data above the maximum value of the series$", UserWarning,
+     r"pysd\.py_backend\.lookups"),
+)
+
+
+@contextmanager
+def known_warnings_silenced() -> Iterator[None]:
+    """Silence :data:`KNOWN_WARNINGS` (and only them) inside the block; other warnings follow the caller's filters."""
+    with warnings.catch_warnings():
+        for message, category, module in KNOWN_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category, module=module)
+        yield
 
 
 def _check_engine(engine: str) -> None:
@@ -77,10 +102,38 @@ def engine_model(engine: str, mdl_path: str | Path = MODEL_PATH, time_step: floa
             _MODELS[key] = m
         else:
             from ..model import load_pysd
-            from .fast import load_fast
 
-            _MODELS[key] = (load_pysd(mdl_path), load_fast(mdl_path).constants)
+            model = load_pysd(mdl_path)
+            _MODELS[key] = (model, _pysd_constants(model, mdl_path))
     return _MODELS[key]
+
+
+def _pysd_constants(model, mdl_path: str) -> dict[str, object]:
+    """The defaults of a PySD model's constants, keyed by PySD name, taken before any run changes them.
+
+    The fast engine's reading of the translation gives them as numbers; for a
+    model it refuses (the PySD engine is then the way to run it), PySD's own
+    values of its normal constants (``model.doc``), read at load.
+    """
+    from .errors import UnsupportedModel
+    from .fast import load_fast
+
+    try:
+        return load_fast(mdl_path).constants
+    except UnsupportedModel:
+        doc = model.doc
+        names = doc.loc[(doc["Type"] == "Constant") & (doc["Subtype"] == "Normal"), "Py Name"]
+        control = {"initial_time", "final_time", "time_step", "saveper"}
+        return {py: getattr(model.components, py)() for py in names if py not in control}
+
+
+def _pysd_zero_division(mdl_path, err: ZeroDivisionError, sets: str = ""):
+    """PySD's ZeroDivisionError as the fast engine's: one line naming the model file (PySD does not name the
+    variable)."""
+    from .errors import ModelZeroDivision
+
+    return ModelZeroDivision(f"{mdl_path}: division by zero during the PySD run{sets} ({err}); the fast engine names "
+                             "the variable (ZIDZ(a, b) gives 0 where b is 0)")
 
 
 def whole_years(times) -> tuple[np.ndarray, np.ndarray]:
@@ -117,16 +170,16 @@ def run_series(engine: str, constants: Mapping[str, float], variables: Sequence[
     elif engine == "pysd":
         from ..model import load_pysd
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            df = load_pysd(mdl_path).run(params=dict(constants), time_step=time_step, return_columns=variables)
+        with known_warnings_silenced():
+            try:
+                df = load_pysd(mdl_path).run(params=dict(constants), time_step=time_step, return_columns=variables)
+            except ZeroDivisionError as err:
+                raise _pysd_zero_division(mdl_path, err) from None
         times, cols = df.index.to_numpy(dtype=float), [df[v].to_numpy(dtype=float) for v in variables]
     else:
-        model = engine_model("simlin", mdl_path, time_step)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            times, cols = _simlin_series(model, {canonical(k): float(v) for k, v in constants.items()},
-                                         [canonical(v) for v in variables])
+        model = engine_model("simlin", mdl_path, time_step)  # pysimlin gives no warning on the shipped model
+        times, cols = _simlin_series(model, {canonical(k): float(v) for k, v in constants.items()},
+                                     [canonical(v) for v in variables])
     keep, years = whole_years(times)
     return years, {v: np.asarray(c[keep], dtype=float) for v, c in zip(variables, cols, strict=True)}
 
@@ -186,6 +239,14 @@ def run_batch(engine: str, params: pd.DataFrame, base: Mapping[str, float], vari
         Whole saved years (integers).
     series : dict of str to numpy.ndarray
         ``(rows, years)`` for each variable, in model units.
+
+    Raises
+    ------
+    ModelZeroDivision
+        ``fast`` and ``pysd``: a row divides by zero; for any number of rows
+        the batch stops, as PySD's run of that row does (see
+        :mod:`megacity_sd.engines.fast`). ``simlin`` computes ``x / 0`` as
+        IEEE arithmetic does (``inf``, ``nan``) and does not stop.
     """
     _check_engine(engine)
     variables = list(variables)
@@ -215,14 +276,18 @@ def run_batch(engine: str, params: pd.DataFrame, base: Mapping[str, float], vari
                 series[v][i] = a
     else:
         model, defaults = engine_model("pysd", mdl_path)
+        if time_step is None:  # PySD keeps a run's time step for the next runs: give the model's own back
+            time_step = model.components._control_vars["time_step"]
         vals = params.to_numpy(dtype=float)
         series, times = {}, None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with known_warnings_silenced():
             for i in range(n):
                 # every constant is set on every run: PySD keeps parameters between runs
                 p = {**defaults, **base, **dict(zip(params.columns, vals[i].tolist(), strict=True))}
-                df = model.run(params=p, return_columns=variables, time_step=time_step)
+                try:
+                    df = model.run(params=p, return_columns=variables, time_step=time_step)
+                except ZeroDivisionError as err:
+                    raise _pysd_zero_division(mdl_path, err, f" in parameter set {i} of {n}") from None
                 if times is None:
                     times = df.index.to_numpy(dtype=float)
                     series = {v: np.empty((n, len(times))) for v in variables}

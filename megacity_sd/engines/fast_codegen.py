@@ -9,10 +9,11 @@ from bisect import bisect_right
 
 import numpy as np
 
-from .fast_translation import _Model
+from .fast_translation import NotRunnable, _Model
 
 __all__ = [
     "SMALL_VENSIM",
+    "ZeroDivide",
 ]
 
 
@@ -55,17 +56,54 @@ def _lookup_v(x, xp, fp):
 
 
 def _zidz_v(a, b):
-    # called inside run_batch's np.errstate: the division by the masked zeros is silent
-    return np.where(np.abs(b) < SMALL_VENSIM, 0.0, a / b)
+    """ZIDZ on arrays: 0 where ``|b| < SMALL_VENSIM``, else ``a / b``; the masked elements are not divided (no
+    floating-point flag is raised: a run watches them for divisions by zero)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = ~(np.abs(b) < SMALL_VENSIM)  # a NaN b is divided (NaN), as in PySD's zidz
+    return np.divide(a, b, out=np.zeros(np.broadcast_shapes(a.shape, b.shape)), where=keep)
+
+
+class ZeroDivide(ZeroDivisionError):
+    """A division by zero found by a checked kernel: the component (PySD name), the time(s) and where ``b == 0``."""
+
+    def __init__(self, py: str, t, zero):
+        super().__init__(f"division by zero in {py}")
+        self.py, self.t, self.zero = py, t, zero
+
+
+def _div_s(a, b, py, t):
+    """``a / b`` of a checked scalar kernel: a zero ``b`` raises :class:`ZeroDivide` naming the component."""
+    if b == 0:
+        raise ZeroDivide(py, t, True)
+    return a / b
+
+
+def _div_v(a, b, py, t):
+    """``a / b`` of a checked kernel on arrays (over the batch, or over the steps): any zero ``b`` raises."""
+    zero = np.asarray(b) == 0
+    if zero.any():
+        raise ZeroDivide(py, t, zero)
+    return a / b
 
 
 class _Rewrite(ast.NodeTransformer):
     """Component calls -> local variables; PySD functions -> kernel helpers."""
 
-    def __init__(self, model: _Model, vector: bool, helpers: str = ""):
+    def __init__(self, model: _Model, vector: bool, helpers: str = "", checked: bool = False):
         self.m = model
         self.vector = vector
         self.helpers = helpers  # suffix of the helper names (vector helpers inside a scalar kernel: "v")
+        self.checked = checked  # divisions through _div, which names the component that divides by zero
+        self.where = ""  # the component being rewritten (PySD name)
+
+    def visit_BinOp(self, node: ast.BinOp):
+        self.generic_visit(node)
+        r = node.right
+        if self.checked and isinstance(node.op, ast.Div) and not (
+                isinstance(r, ast.Constant) and isinstance(r.value, int | float) and r.value != 0):
+            return ast.Call(ast.Name(f"_div{self.helpers}", ast.Load()),
+                            [node.left, node.right, ast.Constant(self.where), ast.Name("t", ast.Load())], [])
+        return node
 
     def visit_Call(self, node: ast.Call):
         self.generic_visit(node)
@@ -145,17 +183,27 @@ def _var(py: str) -> str:
 
 
 class _Codegen:
-    def __init__(self, m: _Model, outputs: list[str], vector: bool):
+    """The source of one kernel.
+
+    ``checked``: every division of the loop goes through ``_div``, which raises
+    :class:`ZeroDivide` naming the component at a zero divisor (a scalar run
+    would raise Python's ZeroDivisionError there without the name; a batch
+    would give inf or nan). The functions of time alone, evaluated once over
+    every step, are always checked.
+    """
+
+    def __init__(self, m: _Model, outputs: list[str], vector: bool, checked: bool = False):
         self.m = m
         self.vector = vector
-        self.rw = _Rewrite(m, vector)
+        self.checked = checked
+        self.rw = _Rewrite(m, vector, checked=checked)
         # functions of time alone, over every step at once (a scalar kernel names its vector helpers apart)
-        self.rw_time = _Rewrite(m, True, helpers="" if vector else "v")
+        self.rw_time = _Rewrite(m, True, helpers="" if vector else "v", checked=True)
         self.outputs = outputs
 
-    def expr(self, e: ast.expr) -> str:
-        import copy
-
+    def expr(self, e: ast.expr, py: str) -> str:
+        """``e``, the expression of component ``py`` (or of its stateful object), rewritten for the kernel."""
+        self.rw.where = py
         return ast.unparse(self.rw.visit(copy.deepcopy(e)))
 
     def order(self, roots: set[str], done: set[str]) -> list[str]:
@@ -171,7 +219,7 @@ class _Codegen:
                 seen.add(py)
                 return
             if py in stack:
-                raise NotImplementedError(f"pysd_fast: algebraic loop through {py}")
+                raise NotRunnable(f"pysd_fast: variable '{comp.name}': algebraic loop")
             for d in sorted(comp.deps):
                 visit(d, (*stack, py))
             seen.add(py)
@@ -205,7 +253,7 @@ class _Codegen:
         closure = self.order(all_roots, set())
         static = [p for p in closure if not m.dynamic[p]]
         for py in static:
-            L.append(f"{ind}{_var(py)} = {self.expr(m.components[py].expr)}")
+            L.append(f"{ind}{_var(py)} = {self.expr(m.components[py].expr, py)}")
         done = set(static)
         # initial values of the stateful objects, in dependency order
         init_done: set[str] = set()
@@ -214,15 +262,15 @@ class _Codegen:
             if py in init_done:
                 return
             if py in stack:
-                raise NotImplementedError(f"pysd_fast: circular initialisation through {py}")
+                raise NotRunnable(f"pysd_fast: variable '{m.components[py].name}': circular initialisation")
             st = m.statefuls[py]
             for d in sorted(st.init_deps):
                 need_init(d, (*stack, py))
             if st.kind == "integ":
-                L.append(f"{ind}{_var(py)} = {self.expr(st.init)}")
+                L.append(f"{ind}{_var(py)} = {self.expr(st.init, py)}")
             else:
-                L.append(f"{ind}{_var(py)} = {self.expr(st.init)}")
-                L.append(f"{ind}o_{py} = {self.expr(st.order)}")
+                L.append(f"{ind}{_var(py)} = {self.expr(st.init, py)}")
+                L.append(f"{ind}o_{py} = {self.expr(st.order, py)}")
             init_done.add(py)
 
         def need_init(py: str, stack):
@@ -232,7 +280,7 @@ class _Codegen:
             elif comp.kind == "aux" and py not in done:
                 for d in sorted(comp.deps):
                     need_init(d, stack)
-                L.append(f"{ind}{_var(py)} = {self.expr(comp.expr)}")
+                L.append(f"{ind}{_var(py)} = {self.expr(comp.expr, py)}")
                 done.add(py)
 
         for py in sorted(m.statefuls):
@@ -259,6 +307,7 @@ class _Codegen:
             L.append(f"{ind}t = np.array(ts)" + ("[:, None]" if self.vector else ""))
             L.append(f"{ind}with np.errstate(divide='ignore', invalid='ignore'):")
             for py in timed:
+                self.rw_time.where = py
                 rhs = ast.unparse(self.rw_time.visit(copy.deepcopy(m.components[py].expr)))
                 L.append(f"{ind}{ind}{_var(py)} = {rhs}")
             for py in timed:
@@ -273,12 +322,12 @@ class _Codegen:
         L.append(f"{ind}for k in range(nsteps + 1):")
         ind2 = ind * 2
         for py in core:
-            rhs = f"p_{py}[k]" if py in timed else self.expr(m.components[py].expr)
+            rhs = f"p_{py}[k]" if py in timed else self.expr(m.components[py].expr, py)
             L.append(f"{ind2}{_var(py)} = {rhs}")
         L.append(f"{ind2}if save[k]:")
         ind3 = ind * 3
         for py in report:
-            rhs = f"p_{py}[k]" if py in timed else self.expr(m.components[py].expr)
+            rhs = f"p_{py}[k]" if py in timed else self.expr(m.components[py].expr, py)
             L.append(f"{ind3}{_var(py)} = {rhs}")
         for i, o in enumerate(self.outputs):
             L.append(f"{ind3}out[{i}][j] = {_var(o)}" if self.vector else f"{ind3}out[{i}].append({_var(o)})")
@@ -288,9 +337,12 @@ class _Codegen:
         # derivatives, all from the state at t, then the update (PySD's Euler step)
         for py, st in m.statefuls.items():
             if st.kind == "integ":
-                L.append(f"{ind2}d_{py} = {self.expr(st.ddt)}")
+                L.append(f"{ind2}d_{py} = {self.expr(st.ddt, py)}")
+            elif self.checked:  # Smooth.ddt, its division checked
+                L.append(f"{ind2}d_{py} = _div(({self.expr(st.inp, py)} - {_var(py)}) * o_{py}, "
+                         f"{self.expr(st.time, py)}, {py!r}, t)")
             else:  # Smooth.ddt: (input - state) * order / smooth_time
-                L.append(f"{ind2}d_{py} = ({self.expr(st.inp)} - {_var(py)}) * o_{py} / {self.expr(st.time)}")
+                L.append(f"{ind2}d_{py} = ({self.expr(st.inp, py)} - {_var(py)}) * o_{py} / {self.expr(st.time, py)}")
         for py in m.statefuls:
             L.append(f"{ind2}{_var(py)} = {_var(py)} + d_{py} * dt")
         L.append(f"{ind2}t = t + dt")
