@@ -81,14 +81,24 @@ def _evaluate_task(spec: _Spec, rows: np.ndarray, values: np.ndarray) -> dict:
 def _init_worker(spec: _Spec) -> None:
     """Load the model once per worker process; Ctrl-C is the parent's to handle."""
     _ignore_sigint()
-    warnings.simplefilter("ignore")
+    _known_warnings_only()
     if isinstance(spec.engine, str):
         engine_model(spec.engine, _resolve_model(spec.mdl_path, spec.model_sha), spec.time_step, spec.py_path)
 
 
 def _init_worker_quiet() -> None:
     _ignore_sigint()
-    warnings.simplefilter("ignore")
+    _known_warnings_only()
+
+
+def _known_warnings_only() -> None:
+    """A worker silences the engines' known, harmless warnings (engines.KNOWN_WARNINGS) for good; any other is
+    shown once per place it comes from (Python's default), on the terminal the ensemble runs in."""
+    from ..engines import KNOWN_WARNINGS
+
+    warnings.simplefilter("default")
+    for message, category, module in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
 
 
 def _ignore_sigint() -> None:

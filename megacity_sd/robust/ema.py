@@ -93,9 +93,8 @@ class ModelFunction:
         from ..simulate import run_batch
 
         variables = series_variables(self.indicators + (self.targets.indicators if self.targets else []))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            years, series = run_batch(self.engine, params.reset_index(drop=True), self.base, variables)
+        # the engines silence their known, harmless warnings (engines.KNOWN_WARNINGS); others reach the user
+        years, series = run_batch(self.engine, params.reset_index(drop=True), self.base, variables)
         vals = _not_reached_as_after_window(indicator_values(years, series, self.indicators), years, series,
                                             self.indicators)
         out = {ind.name: vals[:, k] for k, ind in enumerate(self.indicators)}

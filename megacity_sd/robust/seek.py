@@ -3,7 +3,6 @@ gradients, repair and per-lever trimming); the setting as a scenario file."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -86,14 +85,13 @@ def model_margins(targets: TargetSet, base: dict[str, float], all_levers: Sequen
 
     def f(values: np.ndarray) -> np.ndarray:
         values = np.atleast_2d(values)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if len(values) == 1:  # one setting: a single run (a batch costs the same as hundreds of sets)
-                years, one = run_series(engine, {**base, **dict(zip(names, map(float, values[0]), strict=True))},
-                                        variables)
-                series = {v: a[None, :] for v, a in one.items()}
-            else:
-                years, series = run_batch(engine, pd.DataFrame(values, columns=names), base, variables)
+        # the engines silence their known, harmless warnings (engines.KNOWN_WARNINGS); others reach the user
+        if len(values) == 1:  # one setting: a single run (a batch costs the same as hundreds of sets)
+            years, one = run_series(engine, {**base, **dict(zip(names, map(float, values[0]), strict=True))},
+                                    variables)
+            series = {v: a[None, :] for v, a in one.items()}
+        else:
+            years, series = run_batch(engine, pd.DataFrame(values, columns=names), base, variables)
         return margins(targets, years, series)
 
     return f
