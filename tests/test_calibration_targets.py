@@ -86,6 +86,7 @@ def test_calibrated_sets_reproduce_population(city):
     assert fit.loc[(series, period), "mape"] <= (7.5 if city == "shenzhen" else 6.0)
 
 
+@pytest.mark.slow
 def test_a_seeded_refit_of_guangzhou_finds_the_committed_optimum():
     """Re-run the fit of one city (one start from its documented values) and reach the committed payoff."""
     cfg = load_config()

@@ -87,6 +87,7 @@ def test_seek_finds_closed_form_optima():
     assert not r.met and "no setting meets every target" in r.message
 
 
+@pytest.mark.slow
 def test_seek_on_the_model_finds_the_nev_mandate_in_closed_form(tmp_path, capsys):
     """NEV share of car sales in 2025 >= 50 %: the mandate is path + (T - path) * (2025 - 2021) / 10 with the
     baseline path at 0.3 by 2025 (Shanghai), so the least target is T = 0.3 + 0.2 / 0.4 = 0.8; the file written
@@ -349,6 +350,7 @@ def test_ema_adapter_samples_uncertainties_and_levers():
 # ----------------------------------------------------------------------------- seeded regression: the commands
 
 
+@pytest.mark.slow
 def test_discover_command_writes_boxes_and_figures(tmp_path, capsys):
     out, fig = tmp_path / "out", tmp_path / "fig"
     t = write(tmp_path, "t.yaml", "name: deep\ntargets:\n  - condition: CO2 in 2060 <= 20% of CO2 in 2019\n"
@@ -435,6 +437,7 @@ def test_non_dominated_on_a_known_set():
     assert non_dominated(pts).tolist() == [True, True, True, False, False, True]
 
 
+@pytest.mark.slow
 def test_pareto_front_meets_the_targets_starts_at_the_seeded_least_effort_and_matches_run(tmp_path):
     """The NEV mandate again (least effort: NEV sales target 0.8 alone, effort 0.8/0.7 of its range from 0.3):
     seeded with it, the constrained front's lowest effort is within two epsilons of it (Platypus keeps one setting

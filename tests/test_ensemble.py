@@ -205,6 +205,7 @@ def _fragile_engine(params, base, variables, *, time_step=None, mdl_path=None, m
     return run_batch("fast", params, base, variables, time_step=time_step, mdl_path=mdl_path)
 
 
+@pytest.mark.slow
 def test_dying_worker_is_retried_and_its_set_reported(tmp_path):
     sets = _sets(12)
     sets.loc[2, "income elasticity of migration"] = DIE_ONCE

@@ -267,6 +267,7 @@ def test_a_scheduler_that_does_not_answer_is_refused_in_seconds(tmp_path, silent
     assert not (tmp_path / "a").exists()
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_a_silent_scheduler_in_one_line(tmp_path, silent_port):
     env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
     proc = subprocess.run([sys.executable, "-m", "megacity_sd.cli", "sensitivity", "--method", "oat",
@@ -305,6 +306,7 @@ def cluster():
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "stopped"])
+@pytest.mark.slow
 def test_a_scheduler_lost_while_batches_run_ends_the_run_in_one_line(tmp_path, cluster, how):
     """Killed (its connection closes) or stopped (it stays open and silent): a ConnectionError within seconds,
     the batches stored before kept and none marked failed; the same ensemble then resumes elsewhere."""

@@ -173,6 +173,7 @@ def test_check_constants_is_the_scenario_file_check():
 # ----------------------------------------------------------------------------- runs
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_requests_are_all_answered(server):
     values = [round(0.2 + 0.8 * i / 39, 6) for i in range(40)]
     bodies = [{"city": "shanghai", "preset": "baseline", "constants": {"NEV sales target": v},
@@ -490,6 +491,7 @@ def test_page_in_a_browser(server, tmp_path, monkeypatch):
         driver.quit()
 
 
+@pytest.mark.slow
 def test_explorer_started_as_users_start_it_survives_dropped_connections():
     """`megacity-sd explore` (the console script's process): half-sent requests and tabs closed mid-answer
     (the server then writes to a reset socket: SIGPIPE/EPIPE) end only that connection."""

@@ -93,6 +93,7 @@ def test_gtwr_with_tau_zero_equals_mgwr_gwr(panel):
 # ------------------------------------------------------------------------------------ seeded regression
 
 
+@pytest.mark.slow
 def test_gtwr_recovers_spatially_varying_elasticity(panel, searched):
     fit = searched
     assert fit.criterion == "AICc" and fit.tau is not None
@@ -111,6 +112,7 @@ def test_gtwr_recovers_spatially_varying_elasticity(panel, searched):
     assert gdp["estimate"].mean() == pytest.approx(0.8, abs=0.03)
 
 
+@pytest.mark.slow
 def test_monte_carlo_test_separates_varying_from_constant(searched):
     v = gtwr.variability_test(searched, n_permutations=39, seed=1).set_index("term")
     assert v.at["ln_population", "p_value"] <= 0.05
@@ -119,6 +121,7 @@ def test_monte_carlo_test_separates_varying_from_constant(searched):
     assert searched.variability is not None
 
 
+@pytest.mark.slow
 def test_local_elasticities_plug_into_the_global_verdict(searched):
     from megacity_sd.stirpat import compare_elasticities
 
@@ -213,6 +216,7 @@ def test_cli_writes_tables_and_figure(tmp_path, panel):
     assert not (out / "stirpat_gtwr_megacities.csv").exists()  # no province of a megacity in this panel
 
 
+@pytest.mark.slow
 def test_cli_shows_the_search_and_the_permutations_as_they_go(tmp_path, panel, capsys):
     """The slow steps of ``stirpat fit --method gtwr`` (over 20 min on the shipped panel) show progress on stderr:
     one tick per golden-section step of mgtwr's search (its verbose lines) and per permutation."""
@@ -228,6 +232,7 @@ def test_cli_shows_the_search_and_the_permutations_as_they_go(tmp_path, panel, c
     assert "bw:" not in cap.out  # mgtwr's own prints go to the bar, not to stdout
 
 
+@pytest.mark.slow
 def test_cli_on_the_shipped_panel_gives_the_megacity_table(tmp_path):
     from megacity_sd.cli.gtwr import cmd_fit_local
 

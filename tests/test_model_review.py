@@ -131,6 +131,7 @@ def test_carbon_price_never_raises_co2(city):
     assert co2[-1] < co2[0] * 0.95, co2
 
 
+@pytest.mark.slow
 def test_1000_random_parameter_sets_over_every_range_give_no_nan_and_no_negative_stock():
     """Every constant drawn uniformly over its declared [min, max] (seeded): finite values, stocks >= 0, PV and
     clean imports never above the demand, installed end-of-pipe control never removed."""
@@ -208,6 +209,7 @@ def test_every_named_loop_matters():
     assert weak == {}
 
 
+@pytest.mark.slow
 def test_uncertainty_file_covers_the_ten_strongest_constants_of_a_one_at_a_time_screen():
     """+-20 % on every non-policy constant (clipped to its range), Shanghai: the ten that move cumulative CO2,
     PM2.5 in 2035 or population in 2060 most are all declared uncertain."""

@@ -172,6 +172,7 @@ def _main(argv: list[str]) -> int:
     return main(argv)
 
 
+@pytest.mark.slow
 def test_cli_methods_write_tables_and_figures(tmp_path, capsys):
     out, figs = tmp_path / "out", tmp_path / "figs"
     common = ["--workers", "0", "--no-progress", "--out", str(out), "--figures", str(figs)]

@@ -220,6 +220,7 @@ def test_project_co2_rejects_squared_terms(small_crosscheck):
         project_co2(fit, small_crosscheck.central, label="x")
 
 
+@pytest.mark.slow
 def test_crosscheck_command_writes_tables_and_figures(tmp_path, capsys):
     out, figs = tmp_path / "out", tmp_path / "figs"
     code = main(["stirpat", "crosscheck", "--city", "shanghai", "--members", "3", "--out", str(out),

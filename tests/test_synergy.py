@@ -332,6 +332,7 @@ def test_model_cli_outputs_and_scenario_behaviour(tmp_path, capsys):
     assert "Co-control points in 2035" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_model_cli_scope_1_does_not_overwrite_the_scope_1_and_2_outputs(tmp_path, capsys):
     """Distinct outputs get distinct names: ``--scope 1`` into the folders of a default run adds ``_scope1`` files
     (CO2 of territorial emissions, a different y axis) and leaves the scope 1+2 ones as they were."""

@@ -68,6 +68,7 @@ CHAINS = {("conventional floor area", "retrofitted floor area", "green floor are
 
 
 @pytest.mark.parametrize("scenario", ["baseline", "neutrality"])
+@pytest.mark.slow
 def test_material_stocks_balance_their_ledger(doc, scenario):
     """Each material stock equals its initial value plus the Euler sum of the flows the ledger above names, with
     their signs; each chain's total changes by its external flows only (PySD, dt of the model, every step)."""
@@ -93,6 +94,7 @@ def test_material_stocks_balance_their_ledger(doc, scenario):
 
 
 @pytest.mark.parametrize("scenario", DEFAULT_SCENARIOS)
+@pytest.mark.slow
 def test_engines_agree_every_scenario(scenario, city_names):
     for city in city_names:
         a = cached_run(scenario, city, "pysd")
@@ -114,6 +116,7 @@ def _levers(doc):
     return [v for v in doc.values() if v.kind == "constant" and v.sector == "Policy"]
 
 
+@pytest.mark.slow
 def test_physical_for_200_random_lever_sets(doc):
     rng = np.random.default_rng(20261128)
     model = load_simlin()
@@ -163,6 +166,7 @@ def test_no_migration_no_natural_growth_keeps_population_constant():
 
 
 @pytest.mark.parametrize("engine", ["pysd", "simlin"])
+@pytest.mark.slow
 def test_halving_time_step_changes_2060_co2_less_than_1pct(doc, engine):
     dt = doc["time_step"].value
     for scenario in ("baseline", "combined"):
@@ -196,6 +200,7 @@ def test_shanghai_history_co2_within_15pct_population_within_5pct():
     assert np.abs(pop_err).max() <= 0.05, pop_err
 
 
+@pytest.mark.slow
 def test_scenarios_rank_sensibly():
     base = cached_run("baseline")
     comb = cached_run("combined")
