@@ -107,6 +107,26 @@ def test_seek_on_the_model_finds_the_nev_mandate_in_closed_form(tmp_path, capsys
     assert "meets every target" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_seek_on_a_less_or_equal_target_finds_the_setting_that_gave_its_bound():
+    """A '<=' target with a known answer: CO2 in 2035 of Shanghai's baseline with the NEV mandate at 0.8 is the
+    bound (rounded up at 1e-6 Mt); CO2 falls as the mandate rises, so the least effort meeting it is 0.8 again
+    (a flipped margin sign for '<=' would call the baseline, mandate 0.21, already met)."""
+    import megacity_sd as ms
+    from megacity_sd.discover import lever_by_name, levers
+    from megacity_sd.robust import model_margins
+    from megacity_sd.targets import Target, TargetSet
+
+    base = load_scenario("baseline", city="shanghai")
+    nev = lever_by_name(levers(base.constants), "NEV sales")
+    bound = ms.run({**base.constants, nev.name: 0.8}).loc[2035, "CO2 scope 1 and 2"] * 1e-6
+    cond = f"CO2 in 2035 <= {np.ceil(bound * 1e6) / 1e6:.6f}"
+    targets = TargetSet("t", "t", [Target(cond, parse_condition(cond))])
+    assert model_margins(targets, base.constants, [nev])(np.array([[nev.low]]))[0, 0] > 0  # missed at baseline
+    r = least_effort([nev], model_margins(targets, base.constants, [nev]))
+    assert r.met and r.values[0] == pytest.approx(0.8, abs=2e-3)
+
+
 # ----------------------------------------------------------------------------- targets
 
 
