@@ -189,6 +189,8 @@ def test_interaction_hand_made(tmp_path):
     assert_allclose(inter.loc["CO2", ["delta_combined", "sum_delta_single", "interaction"]].astype(float),
                     [-35.0, -30.0, -5.0], rtol=1e-12)
     assert_allclose(inter.loc["CO2", "rel_interaction"], -0.05, rtol=1e-12)
+    assert_allclose(inter.loc["CO2", ["rel_delta_combined", "rel_sum_delta_single"]].astype(float), [-0.35, -0.30],
+                    rtol=1e-12)  # (65 - 100) / 100 and (90 + 80 - 2 x 100) / 100
     assert inter.loc["CO2", "effect"] == "reinforcing"
     assert_allclose(inter.loc["SO2", "interaction"], 3.0, rtol=1e-12)
     assert inter.loc["SO2", "effect"] == "counteracting"
@@ -250,6 +252,10 @@ def test_ellipse_axes_analytic_and_paired_runs():
         ensemble_cloud(_cloud_long(x, x / 2), scenario="policy", pollutant="SO2", year=2040)
     with pytest.raises(UserInputError, match="run"):
         ensemble_cloud(_cloud_long(x, x / 2).drop(columns="run"), scenario="policy")
+    # a covariance needs three points: three runs are enough, two are refused
+    assert len(ensemble_cloud(_cloud_long(x[:3], x[:3] / 2), scenario="policy", pollutant="SO2").points) == 3
+    with pytest.raises(UserInputError, match="2 run"):
+        ensemble_cloud(_cloud_long(x[:2], x[:2] / 2), scenario="policy", pollutant="SO2")
 
 
 def test_plot_functions_return_axes():
