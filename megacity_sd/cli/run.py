@@ -82,10 +82,13 @@ def _pad(text: str, width: int) -> str:
 
 def _print_summary(table) -> None:
     """The run summary: a few indicators per city and scenario, and CO2 and PM2.5 against baseline."""
-    print("\nSummary. CO2: Mt/yr, scope 1+2 (territorial + imported electricity) unless marked s1 or s2;")
+    from ..indicators import by_name
+
+    co2, pm25 = (i.unit for i in by_name(["CO2 in 2030", "PM2.5 in 2035"]))
+    print(f"\nSummary. CO2: {co2}, scope 1+2 (territorial + imported electricity) unless marked s1 or s2;")
     print("peak: the projection's peak year over 2020-2060 (the historical peak is in indicators.csv);")
     print("'<50 %' / '<10 %': first year CO2 is under that share of 2019 (- never); PM2.5: annual mean")
-    print("concentration, ug/m3; 'vs base': change against the same city's baseline, %.")
+    print(f"concentration, {pm25}; 'vs base': change against the same city's baseline, %.")
     heads = ["peak", "CO2 2030", "vs base", "CO2 2060", "vs base", "s1 2060", "s2 2060", "<50 %", "<10 %",
              "PM2.5 2035", "vs base"]
     cols = ["CO2 peak year", "CO2 in 2030", None, "CO2 in 2060", None, "scope 1 CO2 in 2060",
