@@ -137,15 +137,17 @@ def cmd_compare(args) -> int:
             fig = plot_compare(long, title="Cities side by side: CO2 scope 1+2, per capita, per GDP; PM2.5")
             path = savefig_atomic(fig, Path(args.figures) / "compare_cities.png")
         announce(f"wrote {path}")
+    width = max([44] + [len(f"{ind} {year} ({unit})") + 1 for ind, unit, year in
+                        table[["indicator", "unit", "year"]].itertuples(index=False)])
     for scen in names:
         t = table[table["scenario"] == scen]
         print(f"\n{scen}: value (rank among the cities, 1 = lowest)")
-        print(f"{'indicator':<44}" + "".join(f"{c:>14}" for c in cities))
+        print(f"{'indicator':<{width}}" + "".join(f"{c:>14}" for c in cities))
         for (ind, unit, year), g in t.groupby(["indicator", "unit", "year"], sort=False):
             by = g.set_index("city")
             cells = [f"{by.at[c, 'value']:>9.2f} ({by.at[c, 'rank']})" if c in by.index else f"{'-':>14}"
                      for c in cities]
-            print(f"{f'{ind} {year} ({unit})':<44}" + "".join(f"{x:>14}" for x in cells))
+            print(f"{f'{ind} {year} ({unit})':<{width}}" + "".join(f"{x:>14}" for x in cells))
     return 0
 
 
