@@ -49,7 +49,7 @@ UNITS: dict[str, Display] = {
     "tCO2": Display(1e-6, "Mt CO2"),
     "t/Year": Display(1e-3, "kt/yr"),
     "t": Display(1e-3, "kt"),
-    "equivalent/Year": Display(1e-6, "Meq/yr"),  # air pollutant equivalents (environmental protection tax)
+    "equivalent/Year": Display(1e-6, "Meq/yr"),  # pollution equivalents (Environmental Protection Tax Law, Annex 2)
     "equivalent": Display(1e-6, "Meq"),
     "tce/Year": Display(1e-6, "Mtce/yr"),
     "tce": Display(1e-6, "Mtce"),
