@@ -1,7 +1,8 @@
 """Named indicators: reductions of the long table to one number per run.
 
 Indicators are declared as data (name, variable, reduction, unit, scale,
-years), as EMA Workbench declares its outcomes, so the summary, the ensembles,
+years; the unit and scale are the variable's display unit, from
+:mod:`megacity_sd.units`), as EMA Workbench declares its outcomes, so the summary, the ensembles,
 the sensitivity analysis and the figures all use the same definitions. One
 implementation, :func:`indicator_matrix`, evaluates them for one run or for a
 whole ensemble at once.
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from . import units
+from .model import canonical, model_doc
 
 __all__ = ["Indicator", "INDICATORS", "SUMMARY", "KEY_INDICATORS", "indicator_matrix", "evaluate", "summary",
            "against_baseline", "by_name"]
@@ -43,7 +47,8 @@ class Indicator:
         which the value is at most ``fraction`` times its value in ``ref``;
         NaN if it never is).
     unit : str
-        Unit of the indicator after scaling.
+        Unit of the indicator after scaling; for :data:`INDICATORS` the
+        display unit of the variable (:mod:`megacity_sd.units`).
     scale : float
         Multiplier from model units to ``unit`` (not applied to years).
     start, end : int or None
@@ -131,29 +136,43 @@ def indicator_matrix(years, series, indicators) -> np.ndarray:
 
 
 S12 = "CO2 scope 1 and 2"
+
+
+def _measured(name: str, variable: str, reduction: str, start: int | None = None, end: int | None = None,
+              **kw) -> Indicator:
+    """An indicator in the display unit of its variable (:mod:`megacity_sd.units`): years for a year, the
+    integral of the variable's unit for a sum over years."""
+    if reduction in ("peak_year", "first_below"):
+        scale, unit = units.YEAR
+    elif reduction == "sum":
+        var = model_doc()[canonical(variable)]
+        scale, unit = units.display(units.integral(var.units), var.name)
+    else:
+        scale, unit = units.display_of(variable)
+    return Indicator(name, variable, reduction, unit, scale, start, end, **kw)
+
+
 INDICATORS = (
-    Indicator("CO2 peak year", S12, "peak_year", "year", start=2020, end=2060),
-    Indicator("CO2 peak", S12, "peak", "MtCO2/yr", 1e-6, 2020, 2060),
-    Indicator("historical CO2 peak year", S12, "peak_year", "year", start=2005, end=2019),
-    Indicator("historical CO2 peak", S12, "peak", "MtCO2/yr", 1e-6, 2005, 2019),
-    Indicator("CO2 in 2019", S12, "at", "MtCO2/yr", 1e-6, 2019),
-    Indicator("CO2 in 2030", S12, "at", "MtCO2/yr", 1e-6, 2030),
-    Indicator("CO2 in 2035", S12, "at", "MtCO2/yr", 1e-6, 2035),
-    Indicator("CO2 in 2060", S12, "at", "MtCO2/yr", 1e-6, 2060),
-    Indicator("scope 1 CO2 in 2030", "CO2 emissions", "at", "MtCO2/yr", 1e-6, 2030),
-    Indicator("scope 1 CO2 in 2035", "CO2 emissions", "at", "MtCO2/yr", 1e-6, 2035),
-    Indicator("scope 1 CO2 in 2060", "CO2 emissions", "at", "MtCO2/yr", 1e-6, 2060),
-    Indicator("scope 2 CO2 in 2030", "scope 2 CO2", "at", "MtCO2/yr", 1e-6, 2030),
-    Indicator("scope 2 CO2 in 2035", "scope 2 CO2", "at", "MtCO2/yr", 1e-6, 2035),
-    Indicator("scope 2 CO2 in 2060", "scope 2 CO2", "at", "MtCO2/yr", 1e-6, 2060),
-    Indicator("year CO2 below 50% of 2019", S12, "first_below", "year", start=2020, end=2060, fraction=0.5,
-              ref=2019),
-    Indicator("year CO2 below 10% of 2019", S12, "first_below", "year", start=2020, end=2060, fraction=0.1,
-              ref=2019),
-    Indicator("cumulative CO2 2021-2060", S12, "sum", "MtCO2", 1e-6, 2021, 2060),
-    Indicator("PM2.5 in 2035", "PM25", "at", "ug/m3", 1.0, 2035),
-    Indicator("air pollutant equivalent in 2035", "air pollutant equivalent", "at", "Meq/yr", 1e-6, 2035),
-    Indicator("population in 2060", "Population", "at", "million", 1e-6, 2060),
+    _measured("CO2 peak year", S12, "peak_year", 2020, 2060),
+    _measured("CO2 peak", S12, "peak", 2020, 2060),
+    _measured("historical CO2 peak year", S12, "peak_year", 2005, 2019),
+    _measured("historical CO2 peak", S12, "peak", 2005, 2019),
+    _measured("CO2 in 2019", S12, "at", 2019),
+    _measured("CO2 in 2030", S12, "at", 2030),
+    _measured("CO2 in 2035", S12, "at", 2035),
+    _measured("CO2 in 2060", S12, "at", 2060),
+    _measured("scope 1 CO2 in 2030", "CO2 emissions", "at", 2030),
+    _measured("scope 1 CO2 in 2035", "CO2 emissions", "at", 2035),
+    _measured("scope 1 CO2 in 2060", "CO2 emissions", "at", 2060),
+    _measured("scope 2 CO2 in 2030", "scope 2 CO2", "at", 2030),
+    _measured("scope 2 CO2 in 2035", "scope 2 CO2", "at", 2035),
+    _measured("scope 2 CO2 in 2060", "scope 2 CO2", "at", 2060),
+    _measured("year CO2 below 50% of 2019", S12, "first_below", 2020, 2060, fraction=0.5, ref=2019),
+    _measured("year CO2 below 10% of 2019", S12, "first_below", 2020, 2060, fraction=0.1, ref=2019),
+    _measured("cumulative CO2 2021-2060", S12, "sum", 2021, 2060),
+    _measured("PM2.5 in 2035", "PM25", "at", 2035),
+    _measured("air pollutant equivalent in 2035", "air pollutant equivalent", "at", 2035),
+    _measured("population in 2060", "Population", "at", 2060),
 )
 
 

@@ -25,6 +25,7 @@ import pandas as pd  # noqa: E402
 
 from .data import history, table  # noqa: E402
 from .io import write_atomic  # noqa: E402
+from .units import display_of  # noqa: E402
 
 __all__ = ["plot_lines", "plot_stack", "write_run_figures", "savefig_atomic", "figure_format", "FORMATS",
            "cjk_font", "declutter"]
@@ -86,6 +87,14 @@ def plot_lines(long: pd.DataFrame, variable: str, ax, *, scale: float = 1.0, uni
                title: str | None = None, hist: pd.DataFrame | None = None, hist_scale: float = 1.0):
     """One line per scenario of ``variable``; optional historical points.
 
+    Parameters
+    ----------
+    scale, unit : float, str
+        Multiplier from model units and the axis label (the variable's display
+        unit: ``*megacity_sd.units.display_of(variable)``).
+    hist_scale : float
+        Multiplier of the historical values.
+
     Returns
     -------
     matplotlib.axes.Axes
@@ -112,6 +121,9 @@ def plot_stack(long: pd.DataFrame, variables: dict[str, str], scenario: str, ax,
     ----------
     variables : dict of str to str
         Label -> model variable name.
+    scale, unit : float, str
+        Multiplier from model units and the axis label (the variables' display
+        unit, :func:`megacity_sd.units.display_of`).
     """
     data = [_series(long, var, scenario) * scale for var in variables.values()]
     ax.stackplot(data[0].index, *[d.to_numpy() for d in data], labels=list(variables), alpha=0.85)
@@ -168,16 +180,16 @@ def _grid(n: int):
     return fig, list(axes.flat[:n])
 
 
-#: The stacked-area figures of a run: (label -> model variable, unit, title, file name).
+#: The stacked-area figures of a run: (label -> model variable, title, file name); the unit is the first variable's.
 _STACKS = (
     ({"coal": "primary coal", "oil": "primary oil", "gas": "primary gas", "local PV": "primary PV electricity",
       "imported electricity": "primary imported electricity",
       "green-hydrogen power": "primary green hydrogen electricity",
       "clean transport fuels": "primary clean transport fuels"},
-     "Mtce/yr", "energy supply by source (electricity at calorific value)", "energy_mix"),
+     "energy supply by source (electricity at calorific value)", "energy_mix"),
     ({"power and heat": "CO2 power and heat", "industry": "CO2 industry", "transport sector": "CO2 transport",
       "households and commerce": "CO2 buildings and households", "scope 2 (imports)": "scope 2 CO2"},
-     "Mt CO2/yr", "CO2 by sector (scope 1, CEADs sectors) and scope 2", "co2_by_sector"),
+     "CO2 by sector (scope 1, CEADs sectors) and scope 2", "co2_by_sector"),
 )
 
 
@@ -199,65 +211,70 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
             hist = history(city)
             # emissions
             fig, axes = plt.subplots(2, 3, figsize=(13, 6.5), layout="constrained")
-            specs = [("CO2 scope 1 and 2", 1e-6, "Mt CO2/yr", "CO2, scope 1+2 (headline)", None, 1e-6),
-                     ("CO2 emissions", 1e-6, "Mt CO2/yr", "CO2, scope 1 (territorial, as CEADs)", "co2", 1e-6),
-                     ("scope 2 CO2", 1e-6, "Mt CO2/yr", "CO2, scope 2 (imported electricity)", None, 1e-6),
-                     ("SO2 emissions", 1e-3, "kt/yr", "SO2 emissions", None, 1),
-                     ("NOx emissions", 1e-3, "kt/yr", "NOx emissions", None, 1),
-                     ("primary PM25 emissions", 1e-3, "kt/yr", "Primary PM2.5 emissions", None, 1)]
-            for ax, (var, sc, unit, title, hv, hs) in zip(axes.flat, specs, strict=True):
+            specs = [("CO2 scope 1 and 2", "CO2, scope 1+2 (headline)", None),  # history in model units
+                     ("CO2 emissions", "CO2, scope 1 (territorial, as CEADs)", "co2"),
+                     ("scope 2 CO2", "CO2, scope 2 (imported electricity)", None),
+                     ("SO2 emissions", "SO2 emissions", None),
+                     ("NOx emissions", "NOx emissions", None),
+                     ("primary PM25 emissions", "Primary PM2.5 emissions", None)]
+            for ax, (var, title, hv) in zip(axes.flat, specs, strict=True):
+                sc, unit = display_of(var)
                 plot_lines(lc, var, ax, scale=sc, unit=unit, title=title,
-                           hist=hist[hist["variable"] == hv] if hv else None, hist_scale=hs)
+                           hist=hist[hist["variable"] == hv] if hv else None, hist_scale=sc)
             axes.flat[0].legend(loc="lower left", ncol=2)
             fig.suptitle(f"{city}: emissions by scenario")
             written.append(savefig_atomic(fig, out_dir / f"{city}_emissions.png"))
             # stacked areas per scenario: the energy mix; CO2 by sector (scope 1) and scope 2
-            for parts, unit, title, name in _STACKS:
+            for parts, title, name in _STACKS:
+                sc, unit = display_of(next(iter(parts.values())))
                 fig, axes = _grid(len(scens))
                 for ax, scen in zip(axes, scens, strict=True):
-                    plot_stack(lc, parts, scen, ax, scale=1e-6, unit=unit)
+                    plot_stack(lc, parts, scen, ax, scale=sc, unit=unit)
                 axes[0].legend(loc="upper left")
                 fig.suptitle(f"{city}: {title}")
                 written.append(savefig_atomic(fig, out_dir / f"{city}_{name}.png"))
             # fleet
             fig, axes = plt.subplots(3, len(scens), figsize=(14.0, 7.5), squeeze=False, sharey="row",
                                      layout="constrained")
+            fleets = ({"ICE cars": "ICE cars", "NEV cars": "NEV cars"},
+                      {"diesel": "diesel buses", "CNG": "CNG buses", "electric": "electric buses"},
+                      {"diesel": "diesel trucks", "battery-electric": "electric trucks",
+                       "fuel-cell": "hydrogen trucks"})
             for j, scen in enumerate(scens):
-                plot_stack(lc, {"ICE cars": "ICE cars", "NEV cars": "NEV cars"}, scen, axes[0, j],
-                           scale=1e-6, unit="million cars")
-                plot_stack(lc, {"diesel": "diesel buses", "CNG": "CNG buses", "electric": "electric buses"},
-                           scen, axes[1, j], scale=1e-3, unit="thousand buses", title="")
-                plot_stack(lc, {"diesel": "diesel trucks", "battery-electric": "electric trucks",
-                                "fuel-cell": "hydrogen trucks"}, scen, axes[2, j], scale=1e-3,
-                           unit="thousand trucks", title="")
+                for i, parts in enumerate(fleets):  # cars in millions, buses and trucks in thousands
+                    sc, unit = display_of(next(iter(parts.values())))
+                    plot_stack(lc, parts, scen, axes[i, j], scale=sc, unit=unit, title=None if i == 0 else "")
             for i in range(3):
                 axes[i, 0].legend(loc="upper left")
             fig.suptitle(f"{city}: vehicle fleet by technology")
             written.append(savefig_atomic(fig, out_dir / f"{city}_fleet.png"))
             # floor area
             fig, axes = _grid(len(scens))
+            sc, unit = display_of("conventional floor area")
             for ax, scen in zip(axes, scens, strict=True):
                 plot_stack(lc, {"conventional": "conventional floor area", "retrofitted": "retrofitted floor area",
-                                "green": "green floor area"}, scen, ax, scale=1e-6, unit="million m2")
+                                "green": "green floor area"}, scen, ax, scale=sc, unit=unit)
             axes[0].legend(loc="upper left")
             fig.suptitle(f"{city}: building floor area by class")
             written.append(savefig_atomic(fig, out_dir / f"{city}_floor_area.png"))
             # PM2.5
             fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
-            plot_lines(lc, "PM25", ax, unit="ug/m3", title=f"{city}: annual mean PM2.5 (concentration)")
+            sc, unit = display_of("PM25")
+            plot_lines(lc, "PM25", ax, scale=sc, unit=unit, title=f"{city}: annual mean PM2.5 (concentration)")
             ax.axhline(35, color="red", lw=0.8, ls="--", label="GB 3095-2012 Grade II (35)")
             ax.axhline(5, color="0.4", lw=0.8, ls=":", label="WHO 2021 guideline (5)")
             obs = table("pm25_bulletins", city, "pm25")
-            ax.plot(obs["year"], obs["value"], "o", ms=3, mfc="white", color="black",
+            ax.plot(obs["year"], obs["value"] * sc, "o", ms=3, mfc="white", color="black",
                     label="environment bulletins")
             ax.legend(ncol=2)
             written.append(savefig_atomic(fig, out_dir / f"{city}_pm25.png"))
             # population and GDP
             fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
-            plot_lines(lc, "Population", axes[0], scale=1e-6, unit="million", title="Resident population",
-                       hist=hist[hist["variable"] == "population"], hist_scale=1e-6)
-            plot_lines(lc, "GDP", axes[1], scale=1e-12, unit="trillion yuan/yr (2005 prices)",
-                       title="GDP (constant 2005 prices)")
+            sc, unit = display_of("Population")
+            plot_lines(lc, "Population", axes[0], scale=sc, unit=unit, title="Resident population",
+                       hist=hist[hist["variable"] == "population"], hist_scale=sc)
+            sc, unit = display_of("GDP")
+            plot_lines(lc, "GDP", axes[1], scale=sc, unit=unit, title="GDP (constant 2005 prices)")
             axes[0].legend(ncol=2)
             fig.suptitle(f"{city}: population and GDP")
             written.append(savefig_atomic(fig, out_dir / f"{city}_population_gdp.png"))

@@ -260,7 +260,7 @@ def test_shipped_target_files_load_and_cite_sources():
     ("__import__('os').system('echo x') < 1", ["unknown indicator"]),
     ("PM2.5 in 2035 <= 25%", ["percentage", "ug/m3"]),
     ("NEV share of car sales in 2025 >= 0.5", ["share in %", "50%"]),
-    ("CO2 in 2060 <= 10% of PM2.5 in 2035", ["compares MtCO2/yr with ug/m3"]),
+    ("CO2 in 2060 <= 10% of PM2.5 in 2035", ["compares Mt CO2/yr with ug/m3"]),
     ("CO2 peak year <= 50% of CO2 in 2019", ["year indicator"]),
     ("CO2 in 2060 <= 1e400", ["not a finite number"]),
 ])

@@ -8,21 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from ..io import FIGURES_DIR
+from ..units import display
 from .estimate import CalibrationResult
 
 __all__ = [
     "plot_calibration",
     "write_calibration_figure",
 ]
-
-
-_DISPLAY = {  # units -> (scale, label)
-    "person": (1e-6, "million persons"),
-    "yuan/Year": (1e-12, "trillion yuan/yr (2005 prices)"),
-    "tCO2/Year": (1e-6, "Mt CO2/yr"),
-    "dmnl": (100.0, "%"),
-    "microgram/m3": (1.0, "ug/m3"),
-}
 
 
 def plot_calibration(result: CalibrationResult, *, last_year: int = 2022):
@@ -54,7 +46,7 @@ def plot_calibration(result: CalibrationResult, *, last_year: int = 2022):
         for ax, name in zip(axes.flat, names, strict=False):
             sel = obs[obs["series"] == name]
             spec = result.config.series[name]
-            scale, label = _DISPLAY.get(spec.units, (1.0, spec.units))
+            scale, label = display(spec.units, spec.model)  # shares in %
             if spec.relative_to is not None:
                 scale, label = 1.0, "ratio"
             last = max(last_year, int(np.ceil(sel["time"].max())))

@@ -184,7 +184,11 @@ def _compute(args, plan) -> list:
 
 
 def _scale(pollutant: str) -> tuple[float, str]:
-    return (1e-6, "Mt CO2/yr") if pollutant == "CO2" else (1e-3, f"kt {pollutant}/yr")
+    """Scale and label of a pollutant's emissions (:mod:`megacity_sd.units`: Mt CO2/yr, kt/yr)."""
+    from ..decompose import POLLUTANTS
+    from ..units import display
+
+    return display(POLLUTANTS[pollutant][1])
 
 
 def _print(decs, co2_scope: str) -> None:

@@ -320,6 +320,7 @@ def cmd_seek(args) -> int:
 
 def _pareto(args, base, targets, seed_setting: dict[str, float], weights: dict[str, float], all_levers):
     """``seek --pareto``: the front of effort, CO2 2060 and PM2.5 2035 among settings meeting the targets."""
+    from ..indicators import INDICATORS
     from ..io import write_csv_atomic
     from ..robust.pareto import pareto_front, plot_pareto
 
@@ -331,7 +332,7 @@ def _pareto(args, base, targets, seed_setting: dict[str, float], weights: dict[s
     path = write_csv_atomic(t, Path(args.out) / "pareto.csv")
     print(f"front: {len(t)} settings that meet every target and that no other one beats on all three")
     if len(t):
-        units = {"effort": "", "CO2 in 2060": " Mt", "PM2.5 in 2035": " ug/m3"}
+        units = {i.name: f" {i.unit}" for i in INDICATORS}
         for o in res.objectives:
             print(f"  {o:<16} {t[o].min():8.2f} to {t[o].max():8.2f}{units.get(o, '')}")
         print("  ends of the front:")

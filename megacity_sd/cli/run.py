@@ -82,10 +82,13 @@ def _pad(text: str, width: int) -> str:
 
 def _print_summary(table) -> None:
     """The run summary: a few indicators per city and scenario, and CO2 and PM2.5 against baseline."""
-    print("\nSummary. CO2: Mt/yr, scope 1+2 (territorial + imported electricity) unless marked s1 or s2;")
+    from ..indicators import by_name
+
+    co2, pm25 = (i.unit for i in by_name(["CO2 in 2030", "PM2.5 in 2035"]))
+    print(f"\nSummary. CO2: {co2}, scope 1+2 (territorial + imported electricity) unless marked s1 or s2;")
     print("peak: the projection's peak year over 2020-2060 (the historical peak is in indicators.csv);")
     print("'<50 %' / '<10 %': first year CO2 is under that share of 2019 (- never); PM2.5: annual mean")
-    print("concentration, ug/m3; 'vs base': change against the same city's baseline, %.")
+    print(f"concentration, {pm25}; 'vs base': change against the same city's baseline, %.")
     heads = ["peak", "CO2 2030", "vs base", "CO2 2060", "vs base", "s1 2060", "s2 2060", "<50 %", "<10 %",
              "PM2.5 2035", "vs base"]
     cols = ["CO2 peak year", "CO2 in 2030", None, "CO2 in 2060", None, "scope 1 CO2 in 2060",
@@ -134,15 +137,17 @@ def cmd_compare(args) -> int:
             fig = plot_compare(long, title="Cities side by side: CO2 scope 1+2, per capita, per GDP; PM2.5")
             path = savefig_atomic(fig, Path(args.figures) / "compare_cities.png")
         announce(f"wrote {path}")
+    width = max([44] + [len(f"{ind} {year} ({unit})") + 1 for ind, unit, year in
+                        table[["indicator", "unit", "year"]].itertuples(index=False)])
     for scen in names:
         t = table[table["scenario"] == scen]
         print(f"\n{scen}: value (rank among the cities, 1 = lowest)")
-        print(f"{'indicator':<44}" + "".join(f"{c:>14}" for c in cities))
+        print(f"{'indicator':<{width}}" + "".join(f"{c:>14}" for c in cities))
         for (ind, unit, year), g in t.groupby(["indicator", "unit", "year"], sort=False):
             by = g.set_index("city")
             cells = [f"{by.at[c, 'value']:>9.2f} ({by.at[c, 'rank']})" if c in by.index else f"{'-':>14}"
                      for c in cities]
-            print(f"{f'{ind} {year} ({unit})':<44}" + "".join(f"{x:>14}" for x in cells))
+            print(f"{f'{ind} {year} ({unit})':<{width}}" + "".join(f"{x:>14}" for x in cells))
     return 0
 
 

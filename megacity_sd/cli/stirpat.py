@@ -88,6 +88,8 @@ def cmd_stirpat_crosscheck(args) -> int:
     from ..io import write_csv_atomic
     from ..scenario import load_scenario
     from ..stirpat import crosscheck, write_crosscheck_figures
+    from ..stirpat.crosscheck import MODEL_VARIABLES
+    from ..units import display_of
 
     city = load_scenario("baseline", city=args.city).city  # unknown city: one line, before any run
     print(f"megacity-sd: STIRPAT cross-check for {city}, {args.members} ensemble members (seed {args.seed}), "
@@ -118,7 +120,8 @@ def cmd_stirpat_crosscheck(args) -> int:
         print(f"\nThe same against the local {args.local.upper()} estimates of {city}'s province, 2013-2017 "
               "(column 'history' = local):")
         table(res.verdict_local)
-    print("\nCO2 gap, model - STIRPAT, decade means (Mt CO2/yr; % of STIRPAT; share of years inside its interval):")
+    print(f"\nCO2 gap, model - STIRPAT, decade means ({display_of(MODEL_VARIABLES['co2']).label}; % of STIRPAT; "
+          "share of years inside its interval):")
     for (proj, scen), g in res.gaps.groupby(["projection", "scenario"], sort=False):
         cells = "  ".join(f"{r.decade}: {r.gap_mt:+6.1f} ({r.gap_pct:+5.0f} %, {r.years_inside:.0%})"
                           for r in g.itertuples(index=False))

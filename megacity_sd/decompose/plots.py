@@ -24,9 +24,10 @@ def plot_waterfall(dec: Decomposition, ax, *, scale: float = 1.0, unit: str | No
     dec : Decomposition
     ax : matplotlib.axes.Axes
     scale : float
-        Multiplier for the levels (e.g. 1e-6 for Mt).
+        Multiplier for the levels, from model units (the pollutant's display
+        scale, :func:`megacity_sd.units.display`).
     unit : str, optional
-        Axis label (default: the pollutant's unit).
+        Axis label (default: the pollutant's model unit).
 
     Returns
     -------

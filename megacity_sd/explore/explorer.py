@@ -19,6 +19,7 @@ from ..errors import UserInputError, suggest
 from ..levers import lever_families, path_names, slider_step
 from ..model import MODEL_PATH, canonical, model_doc, model_years
 from ..scenario import DEFAULT_CITY, Scenario, list_cities, list_scenarios, load_scenario
+from ..units import display_of
 from .levers import check_constants
 from .requests import (
     _NAME,
@@ -41,38 +42,43 @@ __all__ = [
 ]
 
 
+def _chart(id_: str, title: str, kind: str, series: dict[str, str], *, history: dict | None = None,
+           refs: list | None = None) -> dict:
+    """A chart of the page: its series (variable -> label) in the display unit of the first
+    (:func:`megacity_sd.units.display_of`), each with its scale from model units; the history, in model units
+    too, takes the chart's scale."""
+    first = display_of(next(iter(series)))
+    chart = {"id": id_, "title": title, "unit": first.label, "kind": kind,
+             "series": [{"var": var, "label": label, "scale": display_of(var).scale} for var, label in series.items()]}
+    if refs is not None:
+        chart["refs"] = refs
+    if history is not None:
+        chart["history"] = {**history, "scale": first.scale}
+    return chart
+
+
 #: The charts of the page: model variables, labels and the scale from model units to the chart's unit.
 CHARTS = (
-    {"id": "co2", "title": "CO2 emissions", "unit": "Mt CO2/yr", "kind": "lines",
-     "series": [{"var": "CO2 scope 1 and 2", "label": "total (scope 1+2)", "scale": 1e-6},
-                {"var": "CO2 emissions", "label": "scope 1 (territorial)", "scale": 1e-6},
-                {"var": "scope 2 CO2", "label": "scope 2 (imported electricity)", "scale": 1e-6}],
-     "history": {"table": "history", "variable": "co2", "label": "CEADs inventory (scope 1)", "scale": 1e-6}},
-    {"id": "pm25", "title": "PM2.5, annual mean concentration", "unit": "µg/m³", "kind": "lines",
-     "series": [{"var": "PM25", "label": "PM2.5", "scale": 1.0}],
-     "refs": [{"value": 5.0, "label": "WHO 2021 guideline (5)"},
-              {"value": 35.0, "label": "national standard GB 3095-2012 (35)"}],
-     "history": {"table": "pm25_bulletins", "variable": "pm25", "label": "environment bulletins", "scale": 1.0}},
-    {"id": "energy", "title": "Energy supply by source", "unit": "Mtce/yr", "kind": "stack",
-     "series": [{"var": "primary coal", "label": "coal", "scale": 1e-6},
-                {"var": "primary oil", "label": "oil", "scale": 1e-6},
-                {"var": "primary gas", "label": "gas", "scale": 1e-6},
-                {"var": "primary imported electricity", "label": "imported electricity", "scale": 1e-6},
-                {"var": "primary PV electricity", "label": "local PV", "scale": 1e-6},
-                {"var": "primary green hydrogen electricity", "label": "green-hydrogen power", "scale": 1e-6},
-                {"var": "primary clean transport fuels", "label": "clean transport fuels", "scale": 1e-6}]},
-    {"id": "fleet", "title": "Car fleet", "unit": "million cars", "kind": "stack",
-     "series": [{"var": "ICE cars", "label": "combustion cars", "scale": 1e-6},
-                {"var": "NEV cars", "label": "new-energy cars", "scale": 1e-6}]},
-    {"id": "floor", "title": "Building floor area", "unit": "million m²", "kind": "stack",
-     "series": [{"var": "conventional floor area", "label": "conventional", "scale": 1e-6},
-                {"var": "retrofitted floor area", "label": "retrofitted", "scale": 1e-6},
-                {"var": "green floor area", "label": "green", "scale": 1e-6}]},
-    {"id": "population", "title": "Resident population", "unit": "million", "kind": "lines",
-     "series": [{"var": "Population", "label": "population", "scale": 1e-6}],
-     "history": {"table": "history", "variable": "population", "label": "statistics", "scale": 1e-6}},
-    {"id": "gdp", "title": "GDP (constant 2005 prices)", "unit": "trillion yuan/yr", "kind": "lines",
-     "series": [{"var": "GDP", "label": "GDP", "scale": 1e-12}]},
+    _chart("co2", "CO2 emissions", "lines",
+           {"CO2 scope 1 and 2": "total (scope 1+2)", "CO2 emissions": "scope 1 (territorial)",
+            "scope 2 CO2": "scope 2 (imported electricity)"},
+           history={"table": "history", "variable": "co2", "label": "CEADs inventory (scope 1)"}),
+    _chart("pm25", "PM2.5, annual mean concentration", "lines", {"PM25": "PM2.5"},
+           refs=[{"value": 5.0, "label": "WHO 2021 guideline (5)"},
+                 {"value": 35.0, "label": "national standard GB 3095-2012 (35)"}],
+           history={"table": "pm25_bulletins", "variable": "pm25", "label": "environment bulletins"}),
+    _chart("energy", "Energy supply by source", "stack",
+           {"primary coal": "coal", "primary oil": "oil", "primary gas": "gas",
+            "primary imported electricity": "imported electricity", "primary PV electricity": "local PV",
+            "primary green hydrogen electricity": "green-hydrogen power",
+            "primary clean transport fuels": "clean transport fuels"}),
+    _chart("fleet", "Car fleet", "stack", {"ICE cars": "combustion cars", "NEV cars": "new-energy cars"}),
+    _chart("floor", "Building floor area", "stack",
+           {"conventional floor area": "conventional", "retrofitted floor area": "retrofitted",
+            "green floor area": "green"}),
+    _chart("population", "Resident population", "lines", {"Population": "population"},
+           history={"table": "history", "variable": "population", "label": "statistics"}),
+    _chart("gdp", "GDP (constant 2005 prices)", "lines", {"GDP": "GDP"}),
 )
 
 

@@ -14,6 +14,7 @@ from scipy import stats
 
 from ..errors import UserInputError
 from ..model import model_years
+from ..units import display_of
 from .fit import StirpatFit, fit_stirpat
 from .panels import YORK_2003_NOTE, fit_history, history_panel, load_owid_panel, owid_check
 
@@ -382,7 +383,8 @@ def gap_per_decade(paths: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``projection, scenario, decade`` (``2021-2030`` ...), ``model_mt,
-        stirpat_mt`` (decade means, Mt CO2/yr), ``gap_mt`` (model - STIRPAT),
+        stirpat_mt`` (decade means, in the display unit of CO2, Mt CO2/yr),
+        ``gap_mt`` (model - STIRPAT),
         ``gap_pct`` (100 * (model / STIRPAT - 1)), ``years_inside`` (share of
         the decade's years where the model lies inside the STIRPAT interval).
     """
@@ -391,9 +393,10 @@ def gap_per_decade(paths: pd.DataFrame) -> pd.DataFrame:
     p["inside"] = (p["model"] >= p["stirpat_low"]) & (p["model"] <= p["stirpat_high"])
     g = p.groupby(["projection", "scenario", "decade"], sort=False).agg(
         model=("model", "mean"), stirpat=("stirpat", "mean"), inside=("inside", "mean")).reset_index()
+    per_mt = 1.0 / display_of(MODEL_VARIABLES["co2"]).scale  # tCO2 per Mt CO2 (1e6 exactly: the same numbers)
     return pd.DataFrame({"projection": g["projection"], "scenario": g["scenario"],
-                         "decade": [f"{d}-{d + 9}" for d in g["decade"]], "model_mt": g["model"] / 1e6,
-                         "stirpat_mt": g["stirpat"] / 1e6, "gap_mt": (g["model"] - g["stirpat"]) / 1e6,
+                         "decade": [f"{d}-{d + 9}" for d in g["decade"]], "model_mt": g["model"] / per_mt,
+                         "stirpat_mt": g["stirpat"] / per_mt, "gap_mt": (g["model"] - g["stirpat"]) / per_mt,
                          "gap_pct": 100 * (g["model"] / g["stirpat"] - 1), "years_inside": g["inside"]})
 
 

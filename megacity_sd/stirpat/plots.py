@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import history
+from ..units import display_of
 from .crosscheck import MODEL_VARIABLES, CrosscheckResult
 
 __all__ = [
@@ -26,20 +27,21 @@ def plot_paths(paths: pd.DataFrame, scenario: str, ax, *, hist: pd.DataFrame | N
     -------
     matplotlib.axes.Axes
     """
+    sc, unit = display_of(MODEL_VARIABLES["co2"])  # paths and history in model units
     sel = paths[paths["scenario"] == scenario]
     if model_history is not None:
-        ax.plot(model_history.index, model_history.to_numpy() / 1e6, color=color, lw=1.0, alpha=0.6)
+        ax.plot(model_history.index, model_history.to_numpy() * sc, color=color, lw=1.0, alpha=0.6)
     first = sel[sel["projection"] == sel["projection"].iloc[0]]
-    ax.plot(first["year"], first["model"] / 1e6, color=color, lw=1.8, label="model")
+    ax.plot(first["year"], first["model"] * sc, color=color, lw=1.8, label="model")
     for i, (name, s) in enumerate(sel.groupby("projection", sort=False)):
         st = _PROJ_STYLE.get(i, {})
-        ax.plot(s["year"], s["stirpat"] / 1e6, lw=1.4, label=f"STIRPAT: {name}", **st)
-        ax.fill_between(s["year"], s["stirpat_low"] / 1e6, s["stirpat_high"] / 1e6, color=st.get("color"),
+        ax.plot(s["year"], s["stirpat"] * sc, lw=1.4, label=f"STIRPAT: {name}", **st)
+        ax.fill_between(s["year"], s["stirpat_low"] * sc, s["stirpat_high"] * sc, color=st.get("color"),
                         alpha=0.15, lw=0)
     if hist is not None and not hist.empty:
-        ax.plot(hist["year"], hist["value"] / 1e6, "o", ms=2.5, color="black", label="CEADs history")
+        ax.plot(hist["year"], hist["value"] * sc, "o", ms=2.5, color="black", label="CEADs history")
     ax.set_title(scenario)
-    ax.set_ylabel("Mt CO2/yr")
+    ax.set_ylabel(unit)
     return ax
 
 
@@ -118,8 +120,9 @@ def write_crosscheck_figures(result: CrosscheckResult, out_dir) -> list:
             ax.set_xlim(2004, 2061)
         for ax in list(axes.flat)[len(scens):]:
             ax.set_visible(False)
-        top = max(result.paths["stirpat_high"].max(), result.paths["model"].max()) / 1e6
-        axes[0, 0].set_ylim(0, min(top * 1.05, 4 * result.paths["model"].max() / 1e6))
+        sc = display_of(MODEL_VARIABLES["co2"]).scale
+        top = max(result.paths["stirpat_high"].max(), result.paths["model"].max()) * sc
+        axes[0, 0].set_ylim(0, min(top * 1.05, 4 * result.paths["model"].max() * sc))
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, 0.035))
         fig.suptitle(f"{city}: model CO2 vs STIRPAT predicted from the model's own P, A (and T), anchored in "

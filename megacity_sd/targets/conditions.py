@@ -13,6 +13,7 @@ import pandas as pd
 from ..errors import UserInputError, suggest
 from ..indicators import INDICATORS, Indicator
 from ..model import model_years
+from ..units import display_of
 
 OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "≤": "<=", "≥": ">="}
 
@@ -22,21 +23,22 @@ DERIVED = {
     "coal share of primary energy": ("primary coal", "total primary energy"),
 }
 
-#: Indicator families ``"<family> in <year>"``: family -> (variable, unit, scale). Shares are in %.
+#: Indicator families ``"<family> in <year>"``: family -> variable, shown in its display unit
+#: (:func:`megacity_sd.units.display_of`; shares in %).
 FAMILIES = {
-    "CO2": ("CO2 scope 1 and 2", "MtCO2/yr", 1e-6),
-    "scope 1 CO2": ("CO2 emissions", "MtCO2/yr", 1e-6),
-    "scope 2 CO2": ("scope 2 CO2", "MtCO2/yr", 1e-6),
-    "CO2 intensity": ("carbon intensity of GDP", "tCO2/10^4 yuan (2005 prices)", 1e4),
-    "energy intensity": ("primary energy intensity of GDP", "tce/10^4 yuan (2005 prices)", 1e4),
-    "final energy intensity": ("energy intensity of GDP", "tce/10^4 yuan (2005 prices)", 1e4),
-    "coal share of primary energy": ("coal share of primary energy", "%", 100.0),
-    "non-fossil share of energy": ("non fossil share of energy", "%", 100.0),
-    "PM2.5": ("PM25", "ug/m3", 1.0),
-    "NEV share of car sales": ("NEV share of sales", "%", 100.0),
-    "air pollutant equivalent": ("air pollutant equivalent", "Meq/yr", 1e-6),
-    "population": ("Population", "million", 1e-6),
-    "GDP": ("GDP", "trillion yuan/yr (2005 prices)", 1e-12),
+    "CO2": "CO2 scope 1 and 2",
+    "scope 1 CO2": "CO2 emissions",
+    "scope 2 CO2": "scope 2 CO2",
+    "CO2 intensity": "carbon intensity of GDP",
+    "energy intensity": "primary energy intensity of GDP",
+    "final energy intensity": "energy intensity of GDP",
+    "coal share of primary energy": "coal share of primary energy",
+    "non-fossil share of energy": "non fossil share of energy",
+    "PM2.5": "PM25",
+    "NEV share of car sales": "NEV share of sales",
+    "air pollutant equivalent": "air pollutant equivalent",
+    "population": "Population",
+    "GDP": "GDP",
 }
 _FAMILY_RE = re.compile(r"^(?P<family>.+?) in (?P<year>\d{4})$")
 _NUMBER = r"[+-]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
@@ -74,7 +76,8 @@ def resolve_indicator(name: str) -> Indicator:
         first, last = model_years()
         if not first <= year <= last:
             raise KeyError(f"indicator '{name.strip()}': year {year} outside the run; allowed: {first}-{last}")
-        var, unit, scale = FAMILIES[family]
+        var = FAMILIES[family]
+        scale, unit = display_of(var)
         return Indicator(f"{family} in {year}", var, "at", unit, scale, year)
     hint = suggest(name.strip(), [i.name for i in INDICATORS] + [f"{f} in 2030" for f in FAMILIES], key=_norm)
     first, last = model_years()
