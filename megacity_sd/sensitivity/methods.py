@@ -14,6 +14,7 @@ from ..errors import UserInputError
 from ..indicators import INDICATORS
 from ..model import canonical, model_doc
 from ..scenario import Scenario
+from ..units import display_of
 from .uncertainty import UncertaintySet
 
 __all__ = [
@@ -37,8 +38,8 @@ DEFAULT_N = {"oat": 2, "morris": 20, "sobol": 512, "mc": 500}
 
 
 # yearly series for fan charts and per-year Sobol: variable -> (label, scale, unit)
-SERIES = {"CO2 scope 1 and 2": ("CO2 (scope 1+2)", 1e-6, "Mt CO2/yr"), "PM25": ("PM2.5", 1.0, "ug/m3"),
-          "Population": ("population", 1e-6, "million")}
+_SERIES_LABELS = {"CO2 scope 1 and 2": "CO2 (scope 1+2)", "PM25": "PM2.5", "Population": "population"}
+SERIES = {var: (label, *display_of(var)) for var, label in _SERIES_LABELS.items()}
 
 
 
