@@ -392,17 +392,21 @@ def translated_path(mdl_path: str | Path = MODEL_PATH) -> Path:
 
     The translation is keyed by the hash of the model text and the PySD
     version, and is written into a temporary folder that is renamed into place,
-    so concurrent processes never see half a translation.
+    so concurrent processes never see half a translation. PySD itself is
+    imported only to translate: a cached translation is found by the version
+    pip installed (the same string as ``pysd.__version__``).
     """
-    import pysd
+    from importlib.metadata import version
 
     mdl_path = Path(mdl_path)
     text = mdl_path.read_bytes()
-    key = hashlib.sha256(text + pysd.__version__.encode()).hexdigest()[:16]
+    key = hashlib.sha256(text + version("pysd").encode()).hexdigest()[:16]
     target = cache_dir() / "pysd" / f"{mdl_path.stem}-{key}"
     py = target / f"{mdl_path.stem}.py"
     if py.is_file():
         return py
+    import pysd
+
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:

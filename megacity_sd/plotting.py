@@ -195,6 +195,8 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     written = []
     with plt.rc_context(STYLE):
         for city, lc in long.groupby("city", sort=False):
+            # categories: the figures select by variable and scenario hundreds of times (same rows, same order)
+            lc = lc.astype({"variable": "category", "scenario": "category"})
             scens = list(lc["scenario"].unique())
             hist = history(city)
             # emissions

@@ -74,12 +74,20 @@ def to_long(wide: pd.DataFrame, *, city: str, scenario: str,
     pandas.DataFrame
         Columns ``city, scenario, variable, unit, year, value``.
     """
+    import numpy as np
+
     doc = model_doc(Path(mdl_path))
-    long = wide.reset_index().melt(id_vars="year", var_name="variable", value_name="value")
-    long["unit"] = long["variable"].map(lambda n: doc[canonical(n)].units)
-    long["city"] = city
-    long["scenario"] = scenario
-    return long[LONG_COLUMNS]
+    # the table melt would build (variable by variable, years in order), built from the arrays at once
+    names = list(wide.columns)
+    n = len(wide.index)
+    return pd.DataFrame({
+        "city": city,
+        "scenario": scenario,
+        "variable": np.repeat(np.asarray(names, dtype=object), n),
+        "unit": np.repeat(np.asarray([doc[canonical(c)].units for c in names], dtype=object), n),
+        "year": np.tile(wide.index.to_numpy(), len(names)),
+        "value": wide.to_numpy(dtype=float).ravel(order="F"),
+    }, columns=LONG_COLUMNS)
 
 
 def run_long(scenarios: list[Scenario], engine: str = DEFAULT_ENGINE, *, progress: bool = False,
