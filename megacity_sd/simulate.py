@@ -11,12 +11,14 @@ scenario, variable, unit, year, value``.
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .engines import DEFAULT_ENGINE, ENGINES, run_batch, run_one, run_series
 from .model import MODEL_PATH, canonical, model_doc
 from .scenario import Scenario
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where tables are made
+    import pandas as pd
 
 __all__ = ["DEFAULT_ENGINE", "ENGINES", "LONG_COLUMNS", "run", "run_batch", "run_one", "run_series", "to_long",
            "run_long", "output_variables"]
@@ -75,6 +77,7 @@ def to_long(wide: pd.DataFrame, *, city: str, scenario: str,
         Columns ``city, scenario, variable, unit, year, value``.
     """
     import numpy as np
+    import pandas as pd
 
     doc = model_doc(Path(mdl_path))
     # the table melt would build (variable by variable, years in order), built from the arrays at once
@@ -93,6 +96,8 @@ def to_long(wide: pd.DataFrame, *, city: str, scenario: str,
 def run_long(scenarios: list[Scenario], engine: str = DEFAULT_ENGINE, *, progress: bool = False,
              mdl_path: str | Path = MODEL_PATH) -> pd.DataFrame:
     """Run several scenarios and return one long table."""
+    import pandas as pd
+
     frames = []
     for scen in scenarios:
         if progress:

@@ -18,11 +18,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..model import MODEL_PATH, canonical
+
+if TYPE_CHECKING:  # annotations only: numpy and pandas are imported where runs happen
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["ENGINES", "DEFAULT_ENGINE", "engine_model", "run_one", "run_series", "run_batch", "whole_years"]
 
@@ -85,12 +87,16 @@ def engine_model(engine: str, mdl_path: str | Path = MODEL_PATH, time_step: floa
 
 def whole_years(times) -> tuple[np.ndarray, np.ndarray]:
     """The saved times that are whole years: ``(mask, years)``, with ``years`` as integers."""
+    import numpy as np
+
     t = np.asarray(times, dtype=float)
     keep = np.isclose(t, np.round(t), atol=1e-6)
     return keep, np.round(t[keep]).astype(int)
 
 
 def _simlin_series(model, overrides: dict[str, float], names: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    import numpy as np
+
     sim = model.simulate(overrides=overrides)
     sim.run_to_end()
     return (np.asarray(sim.get_series("time"), dtype=float),
@@ -110,6 +116,8 @@ def run_series(engine: str, constants: Mapping[str, float], variables: Sequence[
     series : dict of str to numpy.ndarray
         One array per variable (model names), model units.
     """
+    import numpy as np
+
     _check_engine(engine)
     variables = list(variables)
     if engine == "fast":
@@ -153,6 +161,8 @@ def run_one(engine: str, constants: Mapping[str, float], variables: Sequence[str
         One row per whole saved year (integer index ``year``), one column per
         variable, model units.
     """
+    import pandas as pd
+
     years, series = run_series(engine, constants, variables, time_step=time_step, mdl_path=mdl_path)
     return pd.DataFrame(series, index=pd.Index(years, name="year"))
 
@@ -187,6 +197,8 @@ def run_batch(engine: str, params: pd.DataFrame, base: Mapping[str, float], vari
     series : dict of str to numpy.ndarray
         ``(rows, years)`` for each variable, in model units.
     """
+    import numpy as np
+
     _check_engine(engine)
     variables = list(variables)
     n = len(params)

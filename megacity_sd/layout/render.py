@@ -471,15 +471,14 @@ def write_diagrams(out_dir: str | Path = "figures/diagrams", mdl_path: str | Pat
     """
     import matplotlib.pyplot as plt
 
-    from ..loops import causal_links, configured_model, find_loops
+    from ..loops import find_loops_cached
     from ..plotting import savefig_atomic
 
     out_dir, mdl_path = Path(out_dir), Path(mdl_path)
-    model = configured_model(None, mdl_path)
-    links = causal_links(model)
-    st = model_structure(mdl_path, {k: v.polarity for k, v in links.items()})
-    named = [lp for lp in find_loops(model, mdl_path=mdl_path, links=links).loops if lp.name]
-    del model, links
+    analysis = find_loops_cached(None, mdl_path)
+    st = model_structure(mdl_path, {k: v.polarity for k, v in analysis.links.items()})
+    named = [lp for lp in analysis.loops if lp.name]
+    del analysis
     files = []
     for lay in read_sketch(mdl_path):
         if lay.name == "Control" or not lay.elements:
