@@ -163,12 +163,10 @@ def _banded_image_class():
             self.stale = True
 
         def draw(self, renderer):
-            if not self.get_visible() or self.get_array().size == 0 or renderer.option_scale_image():
+            if self._packed is None or not self.get_visible() or renderer.option_scale_image():
                 if self._packed is not None:  # vector backends take the whole picture
                     self._A, self._packed = self._packed.rows(0, self._packed.shape[0]), None
                 return super().draw(renderer)
-            A = self._packed if self._packed is not None else self._A
-            rows_of = A.rows if self._packed is not None else (lambda r0, r1: A[r0:r1])
             trans = self.get_transform()
             x1, x2, y1, y2 = self.get_extent()
             bbox = Bbox(np.array([[x1, y1], [x2, y2]]))
@@ -182,7 +180,7 @@ def _banded_image_class():
             bottom = math.ceil(clipped.y0 * mag - 0.5 - 1e-8)
             top = math.ceil(clipped.y1 * mag - 0.5)
             width = max(math.floor(clipped.x1 * mag + 0.5 + 1e-8) - math.floor(clipped.x0 * mag + 0.5), 1)
-            rows, cols = A.shape[:2]
+            rows, cols = self._packed.shape[:2]
             k = bbox.height / rows
             # display -> (column, row from the top): the inverse of _make_image's transform for origin="upper"
             to_array = (Affine2D().translate(0, -rows).scale(1, -1)
@@ -203,8 +201,8 @@ def _banded_image_class():
                 band_clip = Bbox.intersection(clip, Bbox([[clip.x0, lo / mag], [clip.x1, hi / mag]]))
                 if band_clip is None:
                     continue
-                im, left, low, _ = self._make_image(rows_of(r0, r1), sub, TransformedBbox(sub, trans), band_clip,
-                                                    mag)
+                im, left, low, _ = self._make_image(self._packed.rows(r0, r1), sub, TransformedBbox(sub, trans),
+                                                    band_clip, mag)
                 if im is not None:
                     renderer.draw_image(gcx, left, low, im)
                 del im
