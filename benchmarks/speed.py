@@ -30,7 +30,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Command:
-    """One command: a short name, its arguments (``{out}``: its output folder) and its target."""
+    """One command: a short name (``help`` is ``megacity-sd --help``), its arguments (``{out}``: its output
+    folder) and its target."""
 
     name: str
     args: tuple[str, ...]
@@ -47,7 +48,7 @@ class Command:
 
 
 COMMANDS = (
-    Command("--help", ("--help",), max_cpu=1.0),
+    Command("help", ("--help",), max_cpu=1.0),
     Command("scenarios", ("scenarios",), max_cpu=1.0),
     Command("explain", ("explain", "CO2 emissions", "--depth", "2"), max_cpu=1.0),
     Command("run", ("run", "--out", "{out}/output", "--figures", "{out}/figures"), max_cpu=5.0),
@@ -122,7 +123,7 @@ def main() -> None:
         print(f"{cmd.name:<12} {m.cpu:8.2f} {m.wall:8.2f} {m.peak_mb:9.0f}  {cmd.target():<16} "
               f"{'yes' if cmd.met(m.cpu, m.peak_mb) else 'no'}")
     met = sum(cmd.met(m.cpu, m.peak_mb) for cmd, m in rows)
-    print("speed: " + " ".join(f"{cmd.name.lstrip('-')}={m.cpu:.2f}s/{m.peak_mb:.0f}MB" for cmd, m in rows)
+    print("speed: " + " ".join(f"{cmd.name}={m.cpu:.2f}s/{m.peak_mb:.0f}MB" for cmd, m in rows)
           + f" met={met}/{len(rows)}")
 
 
