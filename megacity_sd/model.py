@@ -406,7 +406,9 @@ def translated_path(mdl_path: str | Path = MODEL_PATH) -> Path:
     The translation is keyed by the hash of the model text, the PySD version
     and this procedure's version, and is written into a temporary folder that
     is renamed into place, so concurrent processes never see half a
-    translation.
+    translation. PySD itself is imported only to translate: a cached
+    translation is found by the version pip installed (the same string as
+    ``pysd.__version__``).
 
     The translation is split by views (``split_views=True``, one module per
     sector: a readable cache; nothing relies on the split). When PySD cannot
@@ -432,7 +434,7 @@ def translated_path(mdl_path: str | Path = MODEL_PATH) -> Path:
         ``GET XLS`` functions), which the engines do not read: they run the
         translation from the cache, where only the ``.mdl`` is copied.
     """
-    import pysd
+    from importlib.metadata import version
 
     from .errors import UserInputError
 
@@ -441,11 +443,13 @@ def translated_path(mdl_path: str | Path = MODEL_PATH) -> Path:
         text = mdl_path.read_bytes()
     except OSError as err:
         raise UserInputError(f"{mdl_path}: cannot read the model file ({err.strerror or err})") from None
-    key = hashlib.sha256(text + pysd.__version__.encode() + b" translate-2").hexdigest()[:16]
+    key = hashlib.sha256(text + version("pysd").encode() + b" translate-2").hexdigest()[:16]
     target = cache_dir() / "pysd" / f"{mdl_path.stem}-{key}"
     py = target / f"{mdl_path.stem}.py"
     if py.is_file():
         return py
+    import pysd
+
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:

@@ -153,17 +153,20 @@ def declutter(ax, texts, *, step: float = 2.0, max_moves: int = 40) -> None:
         placed.append(t.get_window_extent(renderer))
 
 
-def savefig_atomic(fig, path: Path) -> Path:
+def savefig_atomic(fig, path: Path, *, tight_png=None) -> Path:
     """Save a figure to a temporary name, then rename it into place.
 
     The suffix of ``path`` becomes the format :func:`figure_format` sets
     (``.png`` by default); the returned path is the file written.
+    ``tight_png(fig, dpi)``, when given, returns the bounding box (inches)
+    that ``bbox_inches="tight"`` would find for a PNG; savefig then draws the
+    figure once instead of twice.
     """
-    fmt = _SAVE["format"]
+    fmt, dpi = _SAVE["format"], _SAVE["dpi"]
     try:
+        bbox = tight_png(fig, dpi) if tight_png is not None and fmt == "png" else "tight"
         return write_atomic(Path(path).with_suffix(f".{fmt}"),
-                            lambda tmp: fig.savefig(tmp, format=fmt, dpi=_SAVE["dpi"], bbox_inches="tight"),
-                            f".{fmt}")
+                            lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches=bbox), f".{fmt}")
     finally:
         plt.close(fig)
 
@@ -207,6 +210,8 @@ def write_run_figures(long: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     written = []
     with plt.rc_context(STYLE):
         for city, lc in long.groupby("city", sort=False):
+            # categories: the figures select by variable and scenario hundreds of times (same rows, same order)
+            lc = lc.astype({"variable": "category", "scenario": "category"})
             scens = list(lc["scenario"].unique())
             hist = history(city)
             # emissions

@@ -14,14 +14,16 @@ import math
 from collections.abc import Mapping
 from numbers import Real
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .engines import DEFAULT_ENGINE, ENGINES, run_batch, run_one, run_series
 from .errors import UserInputError
 from .model import MODEL_PATH, canonical, check_constant, model_doc
 from .options import MAX_STEPS_PER_YEAR, check_time_step
 from .scenario import Scenario
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where tables are made
+    import pandas as pd
 
 __all__ = ["DEFAULT_ENGINE", "ENGINES", "LONG_COLUMNS", "run", "run_batch", "run_one", "run_series", "to_long",
            "run_long", "output_variables", "check_time_step", "check_constants", "MAX_STEPS_PER_YEAR"]
@@ -124,17 +126,28 @@ def to_long(wide: pd.DataFrame, *, city: str, scenario: str,
     pandas.DataFrame
         Columns ``city, scenario, variable, unit, year, value``.
     """
+    import numpy as np
+    import pandas as pd
+
     doc = model_doc(Path(mdl_path))
-    long = wide.reset_index().melt(id_vars="year", var_name="variable", value_name="value")
-    long["unit"] = long["variable"].map(lambda n: doc[canonical(n)].units)
-    long["city"] = city
-    long["scenario"] = scenario
-    return long[LONG_COLUMNS]
+    # the table melt would build (variable by variable, years in order), built from the arrays at once
+    names = list(wide.columns)
+    n = len(wide.index)
+    return pd.DataFrame({
+        "city": city,
+        "scenario": scenario,
+        "variable": np.repeat(np.asarray(names, dtype=object), n),
+        "unit": np.repeat(np.asarray([doc[canonical(c)].units for c in names], dtype=object), n),
+        "year": np.tile(wide.index.to_numpy(), len(names)),
+        "value": wide.to_numpy(dtype=float).ravel(order="F"),
+    }, columns=LONG_COLUMNS)
 
 
 def run_long(scenarios: list[Scenario], engine: str = DEFAULT_ENGINE, *, progress: bool = False,
              mdl_path: str | Path = MODEL_PATH) -> pd.DataFrame:
     """Run several scenarios and return one long table."""
+    import pandas as pd
+
     frames = []
     for scen in scenarios:
         if progress:

@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from ..errors import UserInputError
 from ..io import announce
 from .common import add_engine_arg, add_output_args, not_with
@@ -218,6 +216,8 @@ def cmd_decompose(args) -> int:
         Bad input (city, scenario, year, option), with one line naming it and
         what is allowed; nothing is run or written.
     """
+    import pandas as pd
+
     from ..io import write_csv_atomic
 
     plan = _plan_model(args) if args.scenario is not None else _plan_history(args)

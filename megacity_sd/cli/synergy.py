@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import UserInputError
 from ..io import announce
 from ..model import model_years
 from .common import add_engine_arg, add_output_args, not_with
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where the commands run
+    import pandas as pd
 
 __all__ = ["add_parser", "cmd_synergy"]
 
@@ -134,12 +135,16 @@ def _check_years(years, allowed: list[int], what: str, option: str = "--year") -
 
 
 def _fmt(v: float, pct: bool = True) -> str:
+    import numpy as np
+
     if v is None or not np.isfinite(v):
         return "-"
     return f"{v * 100:+.1f}%" if pct else f"{v:.2f}"
 
 
 def _print_points(table: pd.DataFrame, year) -> None:
+    import pandas as pd
+
     sel = table if year is None else table[table["year"] == year]
     if sel.empty:
         return
@@ -169,6 +174,8 @@ def _print_interaction(inter: pd.DataFrame, year) -> None:
 
 
 def _fmt_pp(v: float) -> str:
+    import numpy as np
+
     return "-" if not np.isfinite(v) else f"{v * 100:+.2f} pp"
 
 
@@ -186,6 +193,9 @@ def cmd_synergy(args) -> int:
         Bad input (file, column, option or value), with one line naming it
         and what is allowed; nothing is written.
     """
+    import numpy as np
+    import pandas as pd
+
     from ..io import write_csv_atomic
     from ..synergy import (
         DEFAULT_YEARS,
@@ -304,6 +314,7 @@ def cmd_synergy(args) -> int:
 
 def _write_figures(changes, stem, args, fig_year, spec, *, history: bool, zero_tol: float) -> list[Path]:
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     from ..plotting import STYLE, savefig_atomic
     from ..synergy import PATH_YEARS, interaction, plot_coordinates, plot_interaction_bars, plot_interaction_lines

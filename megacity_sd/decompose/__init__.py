@@ -56,34 +56,34 @@ told apart: no energy use by sector or fuel and no GDP by sector is on file.
 Everything here returns tidy tables with the columns :data:`COLUMNS`.
 """
 
-from .decomposition import (
-    COLUMNS,
-    TERM_COLUMNS,
-    Decomposition,
-    decompose_against,
-    decompose_history,
-    decompose_run,
-)
-from .identities import (
-    FACTOR_UNITS,
-    FACTORS,
-    POLLUTANTS,
-    Identity,
-    history_cities,
-    history_identity,
-    history_years,
-    model_constants,
-    model_identity,
-)
-from .lmdi import (
-    lmdi,
-    lmdi_chain,
-    logmean,
-    term_effects,
-)
-from .plots import (
-    plot_waterfall,
-)
+import importlib
+
+# Names are imported on first use (PEP 562, as in megacity_sd/__init__.py), so that building the command line's
+# parser reads POLLUTANTS without importing numpy and pandas.
+_LIGHT = "pollutants"
+_EXPORTS = {
+    "pollutants": ("POLLUTANTS",),
+    "decomposition": ("COLUMNS", "TERM_COLUMNS", "Decomposition", "decompose_against", "decompose_history",
+                      "decompose_run"),
+    "identities": ("FACTOR_UNITS", "FACTORS", "Identity", "history_cities", "history_identity", "history_years",
+                   "model_constants", "model_identity"),
+    "lmdi": ("lmdi", "lmdi_chain", "logmean", "term_effects"),
+    "plots": ("plot_waterfall",),
+}
+
+
+def __getattr__(name: str):
+    module = next((m for m, names in _EXPORTS.items() if name in names), None)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # every submodule but the light one at once, and their names bound after all the imports, as an eager
+    # __init__ does: the function lmdi, not the submodule lmdi that importing it sets on the package
+    modules = [module] if module == _LIGHT else [m for m in _EXPORTS if m != _LIGHT]
+    loaded = [importlib.import_module(f".{m}", __name__) for m in modules]
+    for m, mod in zip(modules, loaded, strict=True):
+        globals().update({n: getattr(mod, n) for n in _EXPORTS[m]})
+    return globals()[name]
+
 
 __all__ = [
     "COLUMNS",

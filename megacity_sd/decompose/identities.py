@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .lmdi import _REL_TOL
+from .pollutants import POLLUTANTS
 
 __all__ = [
     "FACTORS",
@@ -50,15 +51,6 @@ FACTOR_UNITS = {
     "population": "person", "gdp_per_capita": "yuan/(person*Year)", "structure": "dmnl",
     "energy_intensity": "tce/yuan", "fuel_mix": "dmnl", "emission_factor": "tCO2/tce or t/tce",
     "capture": "dmnl", "end_of_pipe": "dmnl", "carbon_intensity": "tCO2/yuan", "per_capita_emissions": "tCO2/person",
-}
-
-
-#: Pollutants: model variable and unit.
-POLLUTANTS = {
-    "CO2": ("CO2 emissions", "tCO2/Year"),
-    "SO2": ("SO2 emissions", "t/Year"),
-    "NOx": ("NOx emissions", "t/Year"),
-    "PM25": ("primary PM25 emissions", "t/Year"),
 }
 
 

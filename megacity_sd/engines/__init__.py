@@ -19,11 +19,13 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..model import MODEL_PATH, canonical
+
+if TYPE_CHECKING:  # annotations only: numpy and pandas are imported where runs happen
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["ENGINES", "DEFAULT_ENGINE", "KNOWN_WARNINGS", "engine_model", "known_warnings_silenced", "run_one",
            "run_series", "run_batch", "whole_years"]
@@ -138,12 +140,16 @@ def _pysd_zero_division(mdl_path, err: ZeroDivisionError, sets: str = ""):
 
 def whole_years(times) -> tuple[np.ndarray, np.ndarray]:
     """The saved times that are whole years: ``(mask, years)``, with ``years`` as integers."""
+    import numpy as np
+
     t = np.asarray(times, dtype=float)
     keep = np.isclose(t, np.round(t), atol=1e-6)
     return keep, np.round(t[keep]).astype(int)
 
 
 def _simlin_series(model, overrides: dict[str, float], names: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+    import numpy as np
+
     sim = model.simulate(overrides=overrides)
     sim.run_to_end()
     return (np.asarray(sim.get_series("time"), dtype=float),
@@ -163,6 +169,8 @@ def run_series(engine: str, constants: Mapping[str, float], variables: Sequence[
     series : dict of str to numpy.ndarray
         One array per variable (model names), model units.
     """
+    import numpy as np
+
     _check_engine(engine)
     variables = list(variables)
     if engine == "fast":
@@ -206,6 +214,8 @@ def run_one(engine: str, constants: Mapping[str, float], variables: Sequence[str
         One row per whole saved year (integer index ``year``), one column per
         variable, model units.
     """
+    import pandas as pd
+
     years, series = run_series(engine, constants, variables, time_step=time_step, mdl_path=mdl_path)
     return pd.DataFrame(series, index=pd.Index(years, name="year"))
 
@@ -248,6 +258,8 @@ def run_batch(engine: str, params: pd.DataFrame, base: Mapping[str, float], vari
         :mod:`megacity_sd.engines.fast`). ``simlin`` computes ``x / 0`` as
         IEEE arithmetic does (``inf``, ``nan``) and does not stop.
     """
+    import numpy as np
+
     _check_engine(engine)
     variables = list(variables)
     n = len(params)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
 import tempfile
+import zlib
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +95,124 @@ def _equations(mdl_path: Path) -> str:
     return split_sketch(mdl_path.read_text(encoding="utf-8"))[0]
 
 
+def _read_png(path: Path):
+    """A PNG as :func:`matplotlib.pyplot.imread` reads it, but 8-bit RGBA kept as bytes (a quarter of the memory).
+
+    imread gives such a PNG as ``float32`` values ``byte / 255``; ``imshow`` turns a ``uint8`` RGBA array into
+    exactly that when it draws (``np.divide(A, 0xff, dtype=np.float32)``), so the picture is the same.
+    """
+    import matplotlib.pyplot as plt
+    from PIL import Image, PngImagePlugin
+
+    with Image.open(path) as png:
+        if isinstance(png, PngImagePlugin.PngImageFile) and png.mode == "RGBA" and png.png.im_rawmode == "RGBA":
+            out = np.empty((png.height, png.width, 4), np.uint8)
+            for y in range(0, png.height, _ROW_BLOCK):  # no second copy of the whole picture
+                out[y:y + _ROW_BLOCK] = np.asarray(png.crop((0, y, png.width, min(y + _ROW_BLOCK, png.height))))
+            return out
+    return plt.imread(str(path))
+
+
+#: Rows of a diagram's picture compressed together while it waits to be drawn.
+_ROW_BLOCK = 64
+
+
+class _PackedRows:
+    """The rows of a ``uint8`` image, zlib-compressed by blocks of :data:`_ROW_BLOCK` rows (a diagram is mostly
+    white: some 100 MB become a few)."""
+
+    def __init__(self, a: np.ndarray):
+        self.shape, self.dtype = a.shape, a.dtype
+        self._blocks = [zlib.compress(np.ascontiguousarray(a[i:i + _ROW_BLOCK]).tobytes(), 1)
+                        for i in range(0, a.shape[0], _ROW_BLOCK)]
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0:r1`` (read-only)."""
+        b0, b1 = r0 // _ROW_BLOCK, -(-r1 // _ROW_BLOCK)
+        raw = b"".join(zlib.decompress(b) for b in self._blocks[b0:b1])
+        return np.frombuffer(raw, self.dtype).reshape(-1, *self.shape[1:])[r0 - b0 * _ROW_BLOCK:r1 - b0 * _ROW_BLOCK]
+
+
+#: Output pixels resampled at a time when a diagram is saved (float32 RGBA: 16 bytes each).
+_BAND_PIXELS = 1 << 18
+
+
+@lru_cache(maxsize=1)
+def _banded_image_class():
+    """An ``AxesImage`` that an Agg canvas draws in horizontal bands (matplotlib is imported on first use).
+
+    matplotlib resamples an image to the output size in one piece, in float32 RGBA with a few copies: a
+    sector diagram at 150 dpi is 50 million pixels, some 3 GB. This class gives each band of output rows
+    the input rows it reads (with a margin wider than the resampling filter) and draws the bands one after
+    the other, with matplotlib's own ``_make_image``; every output pixel is computed from the same input
+    pixels with the same filter, so the picture is the same. Vector backends (svg, pdf) draw it as usual.
+    """
+    from matplotlib.image import AxesImage
+    from matplotlib.transforms import Affine2D, Bbox, TransformedBbox
+
+    class BandedImage(AxesImage):
+        _packed = None
+
+        def set_packed(self, pixels: np.ndarray):
+            """Show ``pixels`` (``uint8`` RGBA, as ``set_data`` would keep them), compressed until drawn.
+
+            ``set_data`` would copy them (a diagram's 100 MB); ``_A`` keeps their shape and takes no memory.
+            """
+            self._packed = _PackedRows(pixels)
+            self._A = np.broadcast_to(np.zeros((), pixels.dtype), pixels.shape)
+            self._imcache = None
+            self.stale = True
+
+        def draw(self, renderer):
+            if self._packed is None or not self.get_visible() or renderer.option_scale_image():
+                if self._packed is not None:  # vector backends take the whole picture
+                    self._A, self._packed = self._packed.rows(0, self._packed.shape[0]), None
+                return super().draw(renderer)
+            trans = self.get_transform()
+            x1, x2, y1, y2 = self.get_extent()
+            bbox = Bbox(np.array([[x1, y1], [x2, y2]]))
+            clip = ((self.get_clip_box() or self.axes.bbox) if self.get_clip_on()
+                    else self.get_figure(root=True).bbox)
+            clipped = Bbox.intersection(TransformedBbox(bbox, trans), clip)
+            if clipped is None:
+                return
+            mag = renderer.get_image_magnification()
+            # the output rows _make_image draws (its rounding to pixel borders)
+            bottom = math.ceil(clipped.y0 * mag - 0.5 - 1e-8)
+            top = math.ceil(clipped.y1 * mag - 0.5)
+            width = max(math.floor(clipped.x1 * mag + 0.5 + 1e-8) - math.floor(clipped.x0 * mag + 0.5), 1)
+            rows, cols = self._packed.shape[:2]
+            k = bbox.height / rows
+            # display -> (column, row from the top): the inverse of _make_image's transform for origin="upper"
+            to_array = (Affine2D().translate(0, -rows).scale(1, -1)
+                        + Affine2D().scale(bbox.width / cols, k).translate(bbox.x0, bbox.y0) + trans).inverted()
+            gcx = renderer.new_gc()
+            self._set_gc_clip(gcx)
+            gcx.set_alpha(self._get_scalar_alpha())
+            gcx.set_url(self.get_url())
+            gcx.set_gid(self.get_gid())
+            step = max(_BAND_PIXELS // width, 16)
+            for lo in range(bottom, top, step):
+                hi = min(lo + step, top)
+                ys = to_array.transform([[0, lo / mag], [0, hi / mag]])[:, 1]
+                r0 = max(math.floor(ys.min()) - 8, 0)
+                r1 = min(math.ceil(ys.max()) + 8, rows)
+                # the input rows r0:r1 where the whole image has them, and this band of the output
+                sub = Bbox([[bbox.x0, bbox.y0 + k * (rows - r1)], [bbox.x1, bbox.y0 + k * (rows - r0)]])
+                band_clip = Bbox.intersection(clip, Bbox([[clip.x0, lo / mag], [clip.x1, hi / mag]]))
+                if band_clip is None:
+                    continue
+                im, left, low, _ = self._make_image(self._packed.rows(r0, r1), sub, TransformedBbox(sub, trans),
+                                                    band_clip, mag)
+                if im is not None:
+                    renderer.draw_image(gcx, left, low, im)
+                del im
+            gcx.restore()
+            self.stale = False
+
+    return BandedImage
+
+
 def render_view(lay: ViewLayout, st: Structure, mdl_path: str | Path = MODEL_PATH, *,
                 loops=None, scale: float = 1.6):
     """Draw one view with pysimlin and frame it with matplotlib.
@@ -139,7 +260,7 @@ def render_view(lay: ViewLayout, st: Structure, mdl_path: str | Path = MODEL_PAT
         vx, vy, vw, vh = (float(g) for g in m.groups())
         png = model.project.render_png("main", width=int(vw * scale))
         (Path(tmp) / "view.png").write_bytes(png)
-        image = plt.imread(str(Path(tmp) / "view.png"))
+        image = _read_png(Path(tmp) / "view.png")
     # positions as pysimlin drew them: the same elements, shifted
     by_name = {canonical(e["name"].replace("\\n", " ")): e for e in view if "name" in e}
     shift = None
@@ -152,7 +273,15 @@ def render_view(lay: ViewLayout, st: Structure, mdl_path: str | Path = MODEL_PAT
     height_in = vh * scale / 110 + 0.9
     fig = plt.figure(figsize=(width_in, height_in), dpi=110)
     ax = fig.add_axes((0, 0, 1, vh * scale / 110 / height_in))
-    ax.imshow(image, extent=(vx, vx + vw, vy + vh, vy), interpolation="antialiased")
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 4:
+        # the same image, kept compressed and resampled band by band when saved (a few MB instead of GB)
+        im = ax.imshow(np.zeros((1, 1, 4), np.uint8), extent=(vx, vx + vw, vy + vh, vy), interpolation="antialiased")
+        im.__class__ = _banded_image_class()
+        im.set_packed(image)
+        del im
+    else:
+        ax.imshow(image, extent=(vx, vx + vw, vy + vh, vy), interpolation="antialiased")
+    del image
     ax.set_xlim(vx, vx + vw)
     ax.set_ylim(vy + vh, vy)
     ax.axis("off")
@@ -207,6 +336,28 @@ def render_view(lay: ViewLayout, st: Structure, mdl_path: str | Path = MODEL_PAT
              "Red + / blue \u2212: link polarity. Drawn by pysimlin from the sketch in "
              f"{mdl_path.name}.", fontsize=8.5, va="top", color="#444444")
     return fig
+
+
+def _tight_bbox(fig, dpi: float):
+    """The box ``savefig(bbox_inches="tight")`` finds for a PNG at ``dpi``, for a figure without a layout engine.
+
+    savefig finds it by drawing the whole figure once with drawing disabled, on a canvas of the figure's
+    size (a diagram's is hundreds of MB), then draws it again; the box only needs the extents of the
+    artists, which the Agg renderer measures at the dpi whatever its size.
+    """
+    from matplotlib import rcParams
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    if fig.get_layout_engine() is not None:
+        return "tight"
+    old = fig.dpi
+    fig.dpi = dpi
+    try:
+        bbox = fig.get_tightbbox(RendererAgg(1, 1, dpi))
+    finally:
+        fig.dpi = old
+    pad = rcParams["savefig.pad_inches"]
+    return bbox.padded(pad, pad)
 
 
 def _sector_links(st: Structure) -> tuple[list[str], dict[tuple[str, str], int]]:
@@ -319,20 +470,21 @@ def write_diagrams(out_dir: str | Path = f"{FIGURES_DIR}/diagrams", mdl_path: st
     """
     import matplotlib.pyplot as plt
 
-    from ..loops import causal_links, configured_model, find_loops
+    from ..loops import find_loops_cached
     from ..plotting import savefig_atomic
 
     out_dir, mdl_path = Path(out_dir), Path(mdl_path)
-    model = configured_model(None, mdl_path)
-    links = causal_links(model)
-    st = model_structure(mdl_path, {k: v.polarity for k, v in links.items()})
-    named = [lp for lp in find_loops(model, mdl_path=mdl_path, links=links).loops if lp.name]
+    analysis = find_loops_cached(None, mdl_path)
+    st = model_structure(mdl_path, {k: v.polarity for k, v in analysis.links.items()})
+    named = [lp for lp in analysis.loops if lp.name]
+    del analysis
     files = []
     for lay in read_sketch(mdl_path):
         if lay.name == "Control" or not lay.elements:
             continue
-        fig = render_view(lay, st, mdl_path, loops=named)
-        files.append(savefig_atomic(fig, out_dir / f"{lay.name.replace('.', '_')}.png"))
+        files.append(savefig_atomic(render_view(lay, st, mdl_path, loops=named),
+                                    out_dir / f"{lay.name.replace('.', '_')}.png", tight_png=_tight_bbox))
+        gc.collect()  # a closed figure is freed with its canvas and image only when its cycles are collected
     fig, axes = plt.subplots(1, 2, figsize=(17, 8.5), width_ratios=[1.25, 1])
     plot_overview(st, axes)
     files.append(savefig_atomic(fig, out_dir / "overview.png"))

@@ -63,6 +63,7 @@ from .graph import (
     describe_loop,
     elementary_circuits,
     find_loops,
+    find_loops_cached,
     loops_frame,
     named_loops,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "MAX_LOOP_LENGTH",
     "named_loops",
     "find_loops",
+    "find_loops_cached",
     "loops_frame",
     "resolve_variable",
     "output_loops",

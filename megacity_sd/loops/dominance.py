@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import UserInputError, suggest
 from ..model import MODEL_PATH, canonical, model_doc
 from .graph import _INTERNAL, LoopAnalysis, configured_model, find_loops
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where tables are made
+    import pandas as pd
 
 __all__ = [
     "OUTPUTS",
@@ -99,6 +102,8 @@ def loop_scores(model, analysis: LoopAnalysis, timeout: float = 60.0) -> LoopAna
     LoopAnalysis
         The same object.
     """
+    import pandas as pd
+
     result = model.analyze(timeout=timeout)
     if result.analysis_error:
         raise RuntimeError(f"pysimlin loop analysis failed: {result.analysis_error}")
@@ -234,6 +239,8 @@ def dominance_table(analysis: LoopAnalysis, outputs: Mapping[str, str] | None = 
         Per output label, the renormalised signed shares (columns: loops);
         ``attrs["coverage"]`` holds the coverage series.
     """
+    import pandas as pd
+
     if analysis.scores is None:
         raise ValueError("analysis has no scores; run loop_scores first")
     outputs = OUTPUTS if outputs is None else outputs

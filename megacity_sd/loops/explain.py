@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import UserInputError
 from ..model import MODEL_PATH, canonical, model_doc
 from .dominance import resolve_variable
-from .graph import CausalLink, LoopAnalysis, _display, configured_model, find_loops
+from .graph import CausalLink, LoopAnalysis, _display, find_loops_cached
 
 __all__ = [
     "causes_tree",
@@ -97,8 +97,7 @@ def explain(variable: str, *, depth: int = 2, constants: Mapping[str, float] | N
     doc = model_doc(mdl_path)
     var = doc[ident]
     if analysis is None:
-        model = configured_model(constants, mdl_path)
-        analysis = find_loops(model, mdl_path=mdl_path)
+        analysis = find_loops_cached(constants, mdl_path)
     lines = [f"{var.name}  ({var.kind}, sector {var.sector})"]
     where = _definition_line(var.name, mdl_path)
     lines.append(f"  defined in: {mdl_path.name}" + (f", line {where}" if where else ""))

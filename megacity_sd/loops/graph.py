@@ -9,12 +9,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import UserInputError
 from ..model import MODEL_PATH, canonical, check_constant, model_doc
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where tables are made
+    import pandas as pd
 
 __all__ = [
     "CausalLink",
@@ -27,6 +30,7 @@ __all__ = [
     "elementary_circuits",
     "named_loops",
     "find_loops",
+    "find_loops_cached",
     "describe_loop",
     "loops_frame",
 ]
@@ -416,6 +420,58 @@ def find_loops(model=None, *, mdl_path: str | Path = MODEL_PATH, links=None, sim
     return LoopAnalysis(loops=loops, links=dict(links), named=named)
 
 
+def find_loops_cached(constants: Mapping[str, float] | None = None,
+                      mdl_path: str | Path = MODEL_PATH) -> LoopAnalysis:
+    """:func:`find_loops` of :func:`configured_model` ``(constants, mdl_path)``, kept on disk.
+
+    Finding the loops loads the model in pysimlin, runs it with LTM and
+    enumerates the circuits (about a second, most of ``megacity-sd explain``);
+    the links and loops are kept in :func:`~megacity_sd.model.cache_dir` as
+    JSON, keyed by the hash of the model text, the constants, the versions of
+    pysimlin, networkx and PySD and the source of this module and of
+    :mod:`megacity_sd.model` (written to a temporary name, then renamed). An
+    unwritable cache only costs the search.
+
+    Returns
+    -------
+    LoopAnalysis
+        Without scores, as :func:`find_loops` returns it.
+    """
+    import hashlib
+    import json
+    from importlib.metadata import version
+
+    from .. import model as model_module
+    from ..model import cache_dir
+
+    mdl_path = Path(mdl_path)
+    consts = sorted((str(k), repr(float(v))) for k, v in (constants or {}).items())
+    text = b"\0".join([mdl_path.read_bytes(), json.dumps(consts).encode(),
+                       f"loops-1 {version('pysimlin')} {version('networkx')} {version('pysd')}".encode(),
+                       Path(__file__).read_bytes(), Path(model_module.__file__).read_bytes()])
+    cached = cache_dir() / "loops" / f"{mdl_path.stem}-{hashlib.sha256(text).hexdigest()[:16]}.json"
+    try:
+        data = json.loads(cached.read_text(encoding="utf-8"))
+        return LoopAnalysis(
+            loops=[FeedbackLoop(i, tuple(v), tuple(s), p, n, tuple(sw)) for i, v, s, p, n, sw in data["loops"]],
+            links={(a, b): CausalLink(a, b, pol, st, fr) for a, b, pol, st, fr in data["links"]},
+            named=[NamedLoop(sw, n, p, path, tuple(tuple(lk) for lk in links))
+                   for sw, n, p, path, links in data["named"]])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    analysis = find_loops(configured_model(constants, mdl_path), mdl_path=mdl_path)
+    data = {"loops": [[lp.id, lp.variables, lp.signs, lp.polarity, lp.name, lp.switches] for lp in analysis.loops],
+            "links": [[lk.source, lk.target, lk.polarity, lk.static, lk.from_run] for lk in analysis.links.values()],
+            "named": [[nl.switch, nl.name, nl.polarity, nl.path, nl.links] for nl in analysis.named]}
+    from ..io import write_text_atomic
+
+    try:
+        write_text_atomic(json.dumps(data), cached, now=True)
+    except OSError:
+        pass
+    return analysis
+
+
 def _display(ident: str, doc) -> str:
     if ident in doc:
         return doc[ident].name
@@ -462,6 +518,8 @@ def loops_frame(analysis: LoopAnalysis, mdl_path: str | Path = MODEL_PATH) -> pd
         reported it (empty otherwise), ``variables`` the path in causal order
         (model names, ``" -> "``-separated, back to the first).
     """
+    import pandas as pd
+
     doc = model_doc(Path(mdl_path))
     mean = {}
     if analysis.scores is not None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import UserInputError
 from ..model import MODEL_PATH
 from .graph import NamedLoop, causal_links, configured_model, named_loops
+
+if TYPE_CHECKING:  # annotations only: pandas is imported where tables are made
+    import pandas as pd
 
 __all__ = [
     "KNOCKOUT_INDICATORS",
@@ -43,6 +46,8 @@ def knockouts(constants: Mapping[str, float] | None = None, *, engine: str = "py
         Columns ``loop, switch, polarity, indicator, unit, base, knocked_out,
         change, change_pct``.
     """
+    import pandas as pd
+
     from ..indicators import INDICATORS
     from ..simulate import run
 

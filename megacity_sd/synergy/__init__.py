@@ -50,45 +50,34 @@ historical emission inventories of air pollutants, so historical points use
 annual mean concentrations on the pollutant axis (CO2 is always emissions).
 """
 
-from .changes import (
-    APE,
-    CO2,
-    CO2_SCOPES,
-    DEFAULT_PERIODS,
-    HISTORY_VARIABLES,
-    MODEL_VARIABLES,
-    POLLUTANTS,
-    SYNERGY_COLUMNS,
-    WEIGHTS_PATH,
-    add_equivalent,
-    history_changes,
-    load_weights,
-    model_changes,
-    parse_periods,
-    read_measures,
-)
-from .coordinates import (
-    DEFAULT_YEARS,
-    DEFAULT_ZERO_TOL,
-    PATH_YEARS,
-    QUADRANTS,
-    EnsembleCloud,
-    SynergyResult,
-    analyse,
-    cross_elasticity,
-    elasticity,
-    ensemble_cloud,
-    interaction,
-    quadrant,
-    relative_change,
-    synergy_table,
-)
-from .plots import (
-    plot_coordinates,
-    plot_ensemble,
-    plot_interaction_bars,
-    plot_interaction_lines,
-)
+import importlib
+
+# Names are imported on first use (PEP 562, as in megacity_sd/__init__.py), so that building the command line's
+# parser reads DEFAULT_YEARS without importing numpy and pandas.
+_LIGHT = "defaults"
+_EXPORTS = {
+    "defaults": ("DEFAULT_YEARS",),
+    "changes": ("APE", "CO2", "CO2_SCOPES", "DEFAULT_PERIODS", "HISTORY_VARIABLES", "MODEL_VARIABLES", "POLLUTANTS",
+                "SYNERGY_COLUMNS", "WEIGHTS_PATH", "add_equivalent", "history_changes", "load_weights",
+                "model_changes", "parse_periods", "read_measures"),
+    "coordinates": ("DEFAULT_ZERO_TOL", "PATH_YEARS", "QUADRANTS", "EnsembleCloud", "SynergyResult", "analyse",
+                    "cross_elasticity", "elasticity",
+                    "ensemble_cloud", "interaction", "quadrant", "relative_change", "synergy_table"),
+    "plots": ("plot_coordinates", "plot_ensemble", "plot_interaction_bars", "plot_interaction_lines"),
+}
+
+
+def __getattr__(name: str):
+    module = next((m for m, names in _EXPORTS.items() if name in names), None)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # every submodule but the light one at once, and their names bound after all the imports
+    modules = [module] if module == _LIGHT else [m for m in _EXPORTS if m != _LIGHT]
+    loaded = [importlib.import_module(f".{m}", __name__) for m in modules]
+    for m, mod in zip(modules, loaded, strict=True):
+        globals().update({n: getattr(mod, n) for n in _EXPORTS[m]})
+    return globals()[name]
+
 
 __all__ = [
     "SynergyResult",

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..errors import UserInputError
 from .changes import APE, CO2, SYNERGY_COLUMNS, _keys, _ordered, _sort, model_changes
+from .defaults import DEFAULT_YEARS
 
 __all__ = [
     "DEFAULT_ZERO_TOL",
@@ -32,9 +33,6 @@ __all__ = [
 
 
 DEFAULT_ZERO_TOL = 1e-9
-
-
-DEFAULT_YEARS = (2030, 2035, 2060)
 
 
 PATH_YEARS = (2025, 2060)
