@@ -197,10 +197,16 @@ def test_a_bad_table_is_one_line_exit_2_and_nothing_written(copy, levers, tmp_pa
     assert copy.read_bytes() == MODEL_PATH.read_bytes()
 
 
-def test_dropping_a_lever_the_model_uses_is_refused(copy, levers, tmp_path, capsys):
-    table = _write_table(tmp_path / "levers.csv", [lv for lv in levers if lv.stem != "carbon price"])
+@pytest.mark.parametrize("change,words", [
+    ("drop", ["drops 'carbon price", "still uses"]),  # the energy prices read it
+    ("clash", ["makes 'GDP'", "Economy group already defines"]),
+])
+def test_a_table_that_breaks_the_rest_of_the_model_is_refused(copy, levers, tmp_path, capsys, change, words):
+    rows = [lv for lv in levers if lv.stem != "carbon price"] if change == "drop" else \
+        [*levers, policy.Lever(**{**levers[1].__dict__, "stem": "new lever", "effective": "GDP"})]
+    table = _write_table(tmp_path / "levers.csv", rows)
     capsys.readouterr()
     assert main(["levers", "--write-model", "--model", str(copy), "--table", str(table)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "drops 'carbon price" in err and "still uses" in err, err
+    assert err.count("\n") == 1 and all(w in err for w in words), err
     assert copy.read_bytes() == MODEL_PATH.read_bytes()

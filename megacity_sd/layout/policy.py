@@ -355,9 +355,16 @@ def _policy_view(text: str) -> str:
 
 
 def _check_removed(text: str, levers: list[Lever]) -> None:
-    """Refuse a table that drops a variable of the Policy block which the rest of the model still uses."""
+    """Refuse a table that drops a variable the rest of the model still uses, or makes one it defines."""
+    from ..model import equation_groups
+
     start, end = _block_span(text)
-    kept = {canonical(n) for lv in levers for n in lever_variables(lv)}
+    kept = {canonical(n): n for lv in levers for n in lever_variables(lv)}
+    elsewhere = {k: g for k, g in equation_groups(text[:start] + text[end:]).items() if k in kept}
+    if elsewhere:
+        key, group = next(iter(elsewhere.items()))
+        raise UserInputError(f"the lever table makes '{kept[key]}', which the {group} group already "
+                             "defines; allowed: a stem and an effective name new to the model")
     old = re.findall(r"^([^\t\n*~|{][^=\n]*?) *= *$", text[start:end], flags=re.M)
     # the equations outside the block, with the units and comment fields blanked (same length, same lines)
     rest = re.sub(r"\n\t~[^|]*?\n\t\|", lambda m: re.sub(r"[^\n]", " ", m.group(0)),
