@@ -13,14 +13,14 @@ import os
 import signal
 import sys
 
-from . import calibrate, decompose, discover, explore, loops, sensitivity, stirpat, synergy
+from . import calibrate, decompose, discover, explore, levers, loops, sensitivity, stirpat, synergy
 from . import run as run_commands
 from .common import Parser, check_outputs
 
 __all__ = ["build_parser", "console_main", "main"]
 
 #: The command modules, in the order of ``megacity-sd --help``; each has ``add_parser(subparsers)``.
-COMMANDS = (run_commands, synergy, stirpat, loops, calibrate, sensitivity, decompose, explore, discover)
+COMMANDS = (run_commands, synergy, stirpat, loops, calibrate, sensitivity, decompose, explore, discover, levers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,10 @@ shadow variables near their first use) and frames it with matplotlib: a title,
 grey boxes over the shadow variables, the polarity of each connector, and a
 marker for each named feedback loop that lies in the view. It also draws an
 overview of the sectors and the causal links between them.
+
+:mod:`megacity_sd.layout.policy` generates the Policy sector (its equation
+group and its sketch view) from the lever table ``megacity_sd/data/levers.csv``
+(``megacity-sd levers --write-model``; ``--check`` compares).
 """
 
 from .layered import (
