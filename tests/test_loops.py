@@ -271,10 +271,12 @@ def test_every_model_variable_is_drawn_in_one_view():
     assert {k for k, v in doc.items() if v.sector != "Control"} <= set(seen)
 
 
-def test_diagrams_are_written(tmp_path):
-    files = layout.write_diagrams(tmp_path, mdl_path=TOY)
+def test_diagrams_are_written(tmp_path, capsys):
+    files = layout.write_diagrams(tmp_path, mdl_path=TOY, progress=True)
     assert sorted(f.name for f in files) == ["Nature.png", "People.png", "overview.png"]
     assert all(f.stat().st_size > 5000 for f in files)
+    err = capsys.readouterr().err  # the command's progress bar: one tick per picture
+    assert "diagrams" in err and "3/3" in err, err
 
 
 def test_toy_pairs_are_the_only_cross_view_links():

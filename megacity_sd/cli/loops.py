@@ -144,7 +144,7 @@ def cmd_diagrams(args) -> int:
     out = Path(args.out)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        files = layout.write_diagrams(out)
+        files = layout.write_diagrams(out, progress=not args.no_progress)
     announce(f"wrote {len(files)} diagrams into {out}/")
     for f in files:
         print(f"  {f}")
@@ -184,5 +184,6 @@ def add_parser(subparsers) -> None:
     d = subparsers.add_parser("diagrams", help="stock-and-flow diagrams: one per sector and an overview of the "
                               "sectors and their links")
     d.add_argument("--out", default=f"{FIGURES_DIR}/diagrams", help="output folder (default: %(default)s)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar of the pictures")
     add_figure_format_args(d)
     d.set_defaults(func=cmd_diagrams)

@@ -457,12 +457,14 @@ def plot_overview(st: Structure, axes=None, min_links: int = 3):
     return ax, axm
 
 
-def write_diagrams(out_dir: str | Path = f"{FIGURES_DIR}/diagrams", mdl_path: str | Path = MODEL_PATH) -> list[Path]:
+def write_diagrams(out_dir: str | Path = f"{FIGURES_DIR}/diagrams", mdl_path: str | Path = MODEL_PATH, *,
+                   progress: bool = False) -> list[Path]:
     """Write one stock-and-flow picture per sector and the overview.
 
     Files: ``<out_dir>/<sector>.png`` (dots in sector names become ``_``)
     and ``<out_dir>/overview.png``, each written to a temporary name and
-    renamed.
+    renamed. ``progress`` shows a bar of the pictures (tqdm, on stderr;
+    about half a minute in all).
 
     Returns
     -------
@@ -479,13 +481,24 @@ def write_diagrams(out_dir: str | Path = f"{FIGURES_DIR}/diagrams", mdl_path: st
     named = [lp for lp in analysis.loops if lp.name]
     del analysis
     files = []
-    for lay in read_sketch(mdl_path):
-        if lay.name == "Control" or not lay.elements:
-            continue
+    views = [lay for lay in read_sketch(mdl_path) if lay.name != "Control" and lay.elements]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(views) + 1, unit="picture", desc="diagrams", mininterval=0.5)
+    for lay in views:
+        if bar is not None:
+            bar.set_postfix_str(lay.name, refresh=False)
         files.append(savefig_atomic(render_view(lay, st, mdl_path, loops=named),
                                     out_dir / f"{lay.name.replace('.', '_')}.png", tight_png=_tight_bbox))
         gc.collect()  # a closed figure is freed with its canvas and image only when its cycles are collected
+        if bar is not None:
+            bar.update(1)
     fig, axes = plt.subplots(1, 2, figsize=(17, 8.5), width_ratios=[1.25, 1])
     plot_overview(st, axes)
     files.append(savefig_atomic(fig, out_dir / "overview.png"))
+    if bar is not None:
+        bar.update(1)
+        bar.close()
     return files
