@@ -212,11 +212,13 @@ def _check_kind(path: Path, spec: ScenarioFile, kind: str) -> None:
     city_like = path.resolve().parent in city_dirs or (spec.name in list_cities() and
                                                        spec.name not in list_scenarios())
     if kind == "scenario" and city_like:
-        raise UserInputError(f"{path}: a city file (name: {spec.name}), not a scenario; give it with --city")
+        raise UserInputError(f"{path}: a city file (name: {spec.name}), not a scenario; give it as the city "
+                             "(--city, city=)")
     scenario_like = path.resolve().parent in scenario_dirs or spec.extends is not None or bool(spec.cities) \
         or (spec.name in list_scenarios() and spec.name not in list_cities())
     if kind == "city" and scenario_like:
-        raise UserInputError(f"{path}: a scenario file (name: {spec.name}), not a city; give it with --scenario")
+        raise UserInputError(f"{path}: a scenario file (name: {spec.name}), not a city; give it as the scenario "
+                             "(--scenario, scenario=)")
 
 
 def _apply_constants(path: Path, constants: dict, scen: Scenario, mdl_path: Path, spec_name: str,

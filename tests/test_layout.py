@@ -163,3 +163,20 @@ def test_modules_stay_under_about_600_lines():
     sizes = {".".join(f.relative_to(ROOT).with_suffix("").parts): len(f.read_text(encoding="utf-8").splitlines())
              for f in PACKAGE.rglob("*.py")}
     assert {m: n for m, n in sizes.items() if n > 600} == {}
+
+
+def test_library_errors_name_arguments_as_python_spells_them():
+    """Outside cli/, a refusal names the argument (``tau``, ``targets``), not a command-line flag (``--tau``), unless
+    it names both (``(--city, city=)``): the library is called from Python too (review of 2026-12-06, §8)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "megacity_sd"
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        if "cli" in path.relative_to(root).parts:
+            continue
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"^\s*raise |_fail\(|UserInputError\(", line) and flag.search(line) and "=)" not in line:
+                bad.append(f"{path.relative_to(root)}:{i}")
+    assert bad == [], bad

@@ -242,7 +242,7 @@ def cmd_synergy(args) -> int:
     elif args.history:
         not_with(args, ("scenario", "measure", "year", "figure_year", "combined", "single"),
                   "not allowed with --history; allowed: --city, --periods")
-        periods = parse_periods(args.periods)
+        periods = parse_periods(args.periods, name="--periods")
         changes = history_changes(periods, cities=args.city)
         years = None
         cities = list(pd.unique(changes["city"]))

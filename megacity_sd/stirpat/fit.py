@@ -385,7 +385,7 @@ def fit_stirpat(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, e
     if cov_type not in COV_TYPES:
         _fail(source, f"covariance '{cov_type}' not allowed; allowed: {', '.join(COV_TYPES)}")
     if cov_type in ("cluster", "hac-panel") and not (entity or cluster_by):
-        _fail(source, f"covariance '{cov_type}' needs an entity column (--entity)")
+        _fail(source, f"covariance '{cov_type}' needs an entity column (entity)")
     if ridge_k is not None and not (np.isfinite(ridge_k) and ridge_k >= 0):
         _fail(source, f"ridge constant {ridge_k!r} not allowed; allowed: a number >= 0")
     y, X, terms, groups, clusters, n_ent, notes = _design(

@@ -350,9 +350,9 @@ def fit_local(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, ent
     if not (0 < alpha < 1):
         _fail(source, f"alpha {alpha!r} not allowed; allowed: a number between 0 and 1")
     if tau is not None and not (np.isfinite(tau) and tau >= 0):
-        _fail(source, f"--tau {tau!r} not allowed; allowed: a number >= 0")
+        _fail(source, f"tau {tau!r} not allowed; allowed: a number >= 0")
     if not (np.isfinite(tau_max) and tau_max > 0):
-        _fail(source, f"--tau-max {tau_max!r} not allowed; allowed: a number > 0")
+        _fail(source, f"tau_max {tau_max!r} not allowed; allowed: a number > 0")
     frame, notes = _check_frame(data, dependent, drivers, entity, time, lon, lat, source)
     drivers = list(drivers)
     k = len(drivers) + 1
@@ -367,7 +367,7 @@ def fit_local(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, ent
         ok = np.isfinite(bandwidth) and bandwidth > 0 and (fixed or (k + 1 < bandwidth <= n))
         if not ok:
             allowed = "a distance > 0 (100 km)" if fixed else f"a number of neighbours from {k + 2} to {n}"
-            _fail(source, f"--bandwidth {bandwidth!r} not allowed; allowed: {allowed}")
+            _fail(source, f"bandwidth {bandwidth!r} not allowed; allowed: {allowed}")
         if not fixed:
             bandwidth = float(int(round(bandwidth)))
     if bandwidth_range is not None:
@@ -418,7 +418,7 @@ def fit_local(data: pd.DataFrame, dependent: str, drivers: Sequence[str], *, ent
         enp, sigma2, aicc, r2, rss = (float(res.tr_S), float(res.sigma2), float(res.aicc), float(res.R2),
                                       float(res.RSS))
         if search_criterion and tau >= tau_max - 1e-9:
-            notes.append(f"tau at the top of its search range ({tau_max:g}): raise --tau-max")
+            notes.append(f"tau at the top of its search range ({tau_max:g}): raise tau_max (--tau-max)")
         elif search_criterion and tau <= 0.02 * tau_max:
             notes.append(f"tau = {tau:g}, near the bottom of its search range (0-{tau_max:g}): the coefficients vary "
                          "mostly over space; time distance weighs little")

@@ -81,11 +81,11 @@ def variability_test(fit: LocalFit, n_permutations: int = 99, seed: int | None =
         ``n_permutations`` < 19, or ``reselect`` without a searched GWR bandwidth.
     """
     if not isinstance(n_permutations, int | np.integer) or n_permutations < 19:
-        raise UserInputError(f"--permutations {n_permutations!r}: not allowed; allowed: an integer >= 19")
+        raise UserInputError(f"permutations {n_permutations!r}: not allowed; allowed: an integer >= 19")
     sd_obs = fit.params.std(axis=0)
     if reselect:
         if fit.method != "gwr" or fit.selector is None:
-            raise UserInputError("--reselect: allowed only with --method gwr and a searched bandwidth")
+            raise UserInputError("reselect: allowed only with the method gwr and a searched bandwidth")
         rs = np.random.get_state()  # noqa: NPY002 - mgwr seeds the legacy global state; put it back after
         try:
             with contextlib.redirect_stderr(io.StringIO()):

@@ -329,7 +329,7 @@ def read_measures(path: str | Path, weights: pd.DataFrame | None = None) -> pd.D
     return add_equivalent(_sort(out), weights)
 
 
-def parse_periods(text: str) -> tuple[tuple[int, int], ...]:
+def parse_periods(text: str, *, name: str = "periods") -> tuple[tuple[int, int], ...]:
     """Parse ``"2012-2015,2015-2018"`` into ``((2012, 2015), (2015, 2018))``.
 
     Raises
@@ -345,7 +345,7 @@ def parse_periods(text: str) -> tuple[tuple[int, int], ...]:
         except ValueError:
             start = end = None
         if start is None or not start < end:
-            raise UserInputError(f"--periods: {part.strip()!r} is not allowed; allowed: START-END with "
+            raise UserInputError(f"{name}: {part.strip()!r} is not allowed; allowed: START-END with "
                                  "integer years, START < END, comma-separated (e.g. 2012-2015,2015-2018)")
         periods.append((start, end))
     return tuple(periods)
@@ -395,7 +395,7 @@ def history_changes(periods: Sequence[tuple[int, int]] = DEFAULT_PERIODS, cities
     for start, end in periods:
         for y in (start, end):
             if y not in years:
-                raise UserInputError(f"--periods {start}-{end}: history.csv has no CO2 or air-quality data for "
+                raise UserInputError(f"period {start}-{end}: history.csv has no CO2 or air-quality data for "
                                      f"{y}; allowed: years {min(years)}-{max(years)}")
     rows = []
     for city in cities:

@@ -33,7 +33,7 @@ def _path(ref: str | Path) -> Path:
     path = find_named(ref, "targets")
     if path is None:
         names = list_targets()
-        raise UserInputError(f"--targets {ref}: unknown target file{suggest(ref, names)}; allowed: "
+        raise UserInputError(f"targets {ref!r}: unknown target file{suggest(ref, names)}; allowed: "
                              f"{', '.join(names)} (or the path of a YAML file)")
     return path
 
