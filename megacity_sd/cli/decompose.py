@@ -242,23 +242,8 @@ def cmd_decompose(args) -> int:
         print(f"  - {n}")
     announce(f"\nwrote {', '.join(str(p) for p in written)}")
     if not args.no_figures:
-        files = _write_figures(decs, Path(args.figures))
+        from ..decompose import write_figures
+
+        files = write_figures(decs, Path(args.figures))
         announce(f"wrote {len(files)} figure(s) into {args.figures}/: {', '.join(p.name for p in files)}")
     return 0
-
-
-def _write_figures(decs, figdir: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
-    from ..decompose import plot_waterfall
-    from ..plotting import STYLE, savefig_atomic
-
-    written = []
-    with plt.rc_context(STYLE):
-        for d in decs:
-            scale, unit = _scale(d.pollutant)
-            fig, ax = plt.subplots(figsize=(7.5, 4.4))
-            plot_waterfall(d, ax, scale=scale, unit=unit)
-            fig.tight_layout()
-            written.append(savefig_atomic(fig, figdir / f"{d.city}_{d.scenario}_decomposition_{d.pollutant}.png"))
-    return written

@@ -68,7 +68,7 @@ _EXPORTS = {
     "identities": ("FACTOR_UNITS", "FACTORS", "Identity", "history_cities", "history_identity", "history_years",
                    "model_constants", "model_identity"),
     "lmdi": ("lmdi", "lmdi_chain", "logmean", "term_effects"),
-    "plots": ("plot_waterfall",),
+    "plots": ("plot_waterfall", "write_figures"),
 }
 
 
@@ -105,5 +105,6 @@ __all__ = [
     "model_constants",
     "model_identity",
     "plot_waterfall",
+    "write_figures",
     "term_effects",
 ]

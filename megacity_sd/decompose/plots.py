@@ -9,6 +9,7 @@ from .identities import POLLUTANTS
 
 __all__ = [
     "plot_waterfall",
+    "write_figures",
 ]
 
 
@@ -61,3 +62,36 @@ def plot_waterfall(dec: Decomposition, ax, *, scale: float = 1.0, unit: str | No
     ax.set_title(f"{dec.city} {dec.pollutant}: {dec.scenario} {dec.period} (LMDI-I {dec.form}; "
                  f"{start_label} -> {end_label})")
     return ax
+
+
+def write_figures(decs, folder) -> list:
+    """One waterfall figure per decomposition, ``<city>_<scenario>_decomposition_<pollutant>.png`` in ``folder``.
+
+    Levels are shown in the display units of :mod:`megacity_sd.units` (Mt CO2/yr, kt/yr); each file is written
+    whole, then renamed (:func:`megacity_sd.plotting.savefig_atomic`).
+
+    Parameters
+    ----------
+    decs : sequence of Decomposition
+    folder : str or Path
+
+    Returns
+    -------
+    list of Path
+    """
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from ..plotting import STYLE, savefig_atomic
+    from ..units import display
+
+    written = []
+    with plt.rc_context(STYLE):
+        for d in decs:
+            scale, unit = display(POLLUTANTS[d.pollutant][1])
+            fig, ax = plt.subplots(figsize=(7.5, 4.4))
+            plot_waterfall(d, ax, scale=scale, unit=unit)
+            fig.tight_layout()
+            written.append(savefig_atomic(fig, Path(folder) / f"{d.city}_{d.scenario}_decomposition_{d.pollutant}.png"))
+    return written
