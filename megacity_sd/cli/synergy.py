@@ -304,68 +304,13 @@ def cmd_synergy(args) -> int:
     if inter_full is not None:
         _print_interaction(inter_full, fig_year)
     if not args.no_figures:
+        from ..synergy import write_figures
+
         files = []
         for stem, ch in groups.items():
-            files += _write_figures(ch, stem, args, fig_year, spec, history=bool(args.history),
-                                    zero_tol=args.zero_tol)
+            files += write_figures(ch, args.figures, stem, figure_year=fig_year,
+                                   combined=spec[0] if spec else None, singles=spec[1] if spec else (),
+                                   history=bool(args.history), scope=getattr(args, "scope", "total"),
+                                   zero_tol=args.zero_tol)
         announce(f"\nwrote {len(files)} figure(s) into {args.figures}/: {', '.join(p.name for p in files)}")
     return 0
-
-
-def _write_figures(changes, stem, args, fig_year, spec, *, history: bool, zero_tol: float) -> list[Path]:
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    from ..plotting import STYLE, savefig_atomic
-    from ..synergy import PATH_YEARS, interaction, plot_coordinates, plot_interaction_bars, plot_interaction_lines
-    from ..synergy import synergy_table as _table
-
-    table = _table(changes, zero_tol=zero_tol)
-    figdir = Path(args.figures)
-    defined = table["rel_change_pollutant"].notna() & table["rel_change_co2"].notna()
-    pols = [p for p in pd.unique(table["pollutant"]) if defined[table["pollutant"] == p].any()]
-    if not pols:
-        return []
-    written = []
-    with plt.rc_context(STYLE):
-        n = len(pols)
-        cols = 2 if n > 1 else 1
-        rows = (n + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.8 * rows), squeeze=False)
-        has_years = table["year"].notna().any() and not history
-        for ax, pol in zip(axes.flat, pols, strict=False):
-            plot_coordinates(table, ax, pollutant=pol, year=fig_year if has_years else None,
-                             path_years=PATH_YEARS if has_years else None,
-                             color_by="city" if history else "measure")
-        for ax in list(axes.flat)[n:]:
-            ax.set_visible(False)
-        place = stem.split("_synergy")[0]
-        scope = getattr(args, "scope", "total")
-        scope_text = "" if history else f", CO2 scope {'1+2' if scope == 'total' else scope}"
-        if history:
-            sub = "historical periods, CO2 emissions vs air-quality concentrations (not emissions)"
-        elif has_years:
-            sub = (f"measures against the baseline: points {fig_year}, paths {PATH_YEARS[0]}-{PATH_YEARS[1]} "
-                   "(o start, arrow end)")
-        else:
-            sub = "measures: after against before"
-        fig.suptitle(f"{place}: co-control coordinates ({sub}{scope_text})")
-        fig.tight_layout()
-        written.append(savefig_atomic(fig, figdir / f"{stem}.png"))
-        if spec is not None:
-            inter = interaction(changes, combined=spec[0], singles=spec[1], zero_tol=zero_tol)
-            if has_years:
-                inter = inter[inter["year"] >= 2021]
-                fig, (a1, a2) = plt.subplots(1, 2, figsize=(12.5, 4.6), gridspec_kw={"width_ratios": [1.1, 1]})
-                plot_interaction_bars(changes, a1, year=fig_year, combined=spec[0], singles=spec[1])
-                a1.legend(loc="lower left", fontsize=7)
-                plot_interaction_lines(inter, a2)
-                a2.legend(ncol=3, fontsize=7)
-            else:
-                fig, a1 = plt.subplots(figsize=(6.5, 4.6))
-                plot_interaction_bars(changes, a1, year=None, combined=spec[0], singles=spec[1])
-                a1.legend(loc="lower left", fontsize=7)
-            fig.suptitle(f"{place}: do {' + '.join(spec[1])} reinforce each other in {spec[0]}?{scope_text}")
-            fig.tight_layout()
-            written.append(savefig_atomic(fig, figdir / f"{stem}_interaction.png"))
-    return written

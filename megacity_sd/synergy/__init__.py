@@ -63,7 +63,8 @@ _EXPORTS = {
     "coordinates": ("DEFAULT_ZERO_TOL", "PATH_YEARS", "QUADRANTS", "EnsembleCloud", "SynergyResult", "analyse",
                     "cross_elasticity", "elasticity",
                     "ensemble_cloud", "interaction", "quadrant", "relative_change", "synergy_table"),
-    "plots": ("plot_coordinates", "plot_ensemble", "plot_interaction_bars", "plot_interaction_lines"),
+    "plots": ("plot_coordinates", "plot_ensemble", "plot_interaction_bars", "plot_interaction_lines",
+              "write_figures"),
 }
 
 
@@ -113,4 +114,5 @@ __all__ = [
     "read_measures",
     "relative_change",
     "synergy_table",
+    "write_figures",
 ]

@@ -15,6 +15,7 @@ __all__ = [
     "plot_interaction_bars",
     "plot_interaction_lines",
     "plot_ensemble",
+    "write_figures",
 ]
 
 
@@ -242,3 +243,90 @@ def plot_ensemble(cloud: EnsembleCloud, ax, *, color: str | None = None, label: 
             label=f"{label or cloud.scenario}: {cloud.level:.0%} ellipse")
     ax.plot(*cloud.mean, "o", color=color, mec="black", ms=6, zorder=4)
     return ax
+
+
+def write_figures(changes: pd.DataFrame, folder, stem: str, *, figure_year: int | None = None,
+                  combined: str | None = None, singles=(), history: bool = False, scope: str = "total",
+                  zero_tol: float = 1e-9) -> list:
+    """The co-control figures of a changes table: ``<stem>.png``, and ``<stem>_interaction.png`` with a combined one.
+
+    Parameters
+    ----------
+    changes : pandas.DataFrame
+        A changes table (:func:`model_changes`, :func:`read_measures`, :func:`history_changes`).
+    folder : str or Path
+        Where the figures go (each written whole, then renamed).
+    stem : str
+        File stem; the place in the title is what precedes ``_synergy`` in it.
+    figure_year : int, optional
+        Year of the labelled points (model runs and tables with years).
+    combined, singles : str, sequence of str
+        The combined measure and its parts, for the interaction figure.
+    history : bool
+        Historical periods (concentrations on the pollutant axis, coloured by city).
+    scope : {"total", "1", "2"}
+        The CO2 scope, stated in the titles of model runs.
+    zero_tol : float
+        A relative change within +-``zero_tol`` is zero (dimensionless).
+
+    Returns
+    -------
+    list of Path
+    """
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from ..plotting import STYLE, savefig_atomic
+    from .coordinates import interaction, synergy_table
+
+    fig_year = figure_year
+    spec = (combined, tuple(singles)) if combined is not None else None
+    table = synergy_table(changes, zero_tol=zero_tol)
+    figdir = Path(folder)
+    defined = table["rel_change_pollutant"].notna() & table["rel_change_co2"].notna()
+    pols = [p for p in pd.unique(table["pollutant"]) if defined[table["pollutant"] == p].any()]
+    if not pols:
+        return []
+    written = []
+    with plt.rc_context(STYLE):
+        n = len(pols)
+        cols = 2 if n > 1 else 1
+        rows = (n + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.8 * rows), squeeze=False)
+        has_years = table["year"].notna().any() and not history
+        for ax, pol in zip(axes.flat, pols, strict=False):
+            plot_coordinates(table, ax, pollutant=pol, year=fig_year if has_years else None,
+                             path_years=PATH_YEARS if has_years else None,
+                             color_by="city" if history else "measure")
+        for ax in list(axes.flat)[n:]:
+            ax.set_visible(False)
+        place = stem.split("_synergy")[0]
+        scope_text = "" if history else f", CO2 scope {'1+2' if scope == 'total' else scope}"
+        if history:
+            sub = "historical periods, CO2 emissions vs air-quality concentrations (not emissions)"
+        elif has_years:
+            sub = (f"measures against the baseline: points {fig_year}, paths {PATH_YEARS[0]}-{PATH_YEARS[1]} "
+                   "(o start, arrow end)")
+        else:
+            sub = "measures: after against before"
+        fig.suptitle(f"{place}: co-control coordinates ({sub}{scope_text})")
+        fig.tight_layout()
+        written.append(savefig_atomic(fig, figdir / f"{stem}.png"))
+        if spec is not None:
+            inter = interaction(changes, combined=spec[0], singles=spec[1], zero_tol=zero_tol)
+            if has_years:
+                inter = inter[inter["year"] >= 2021]
+                fig, (a1, a2) = plt.subplots(1, 2, figsize=(12.5, 4.6), gridspec_kw={"width_ratios": [1.1, 1]})
+                plot_interaction_bars(changes, a1, year=fig_year, combined=spec[0], singles=spec[1])
+                a1.legend(loc="lower left", fontsize=7)
+                plot_interaction_lines(inter, a2)
+                a2.legend(ncol=3, fontsize=7)
+            else:
+                fig, a1 = plt.subplots(figsize=(6.5, 4.6))
+                plot_interaction_bars(changes, a1, year=None, combined=spec[0], singles=spec[1])
+                a1.legend(loc="lower left", fontsize=7)
+            fig.suptitle(f"{place}: do {' + '.join(spec[1])} reinforce each other in {spec[0]}?{scope_text}")
+            fig.tight_layout()
+            written.append(savefig_atomic(fig, figdir / f"{stem}_interaction.png"))
+    return written
