@@ -50,7 +50,7 @@ historical emission inventories of air pollutants, so historical points use
 annual mean concentrations on the pollutant axis (CO2 is always emissions).
 """
 
-import importlib
+from ..lazy import package_getattr
 
 # Names are imported on first use (PEP 562, as in megacity_sd/__init__.py), so that building the command line's
 # parser reads DEFAULT_YEARS without importing numpy and pandas.
@@ -68,16 +68,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    module = next((m for m, names in _EXPORTS.items() if name in names), None)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # every submodule but the light one at once, and their names bound after all the imports
-    modules = [module] if module == _LIGHT else [m for m in _EXPORTS if m != _LIGHT]
-    loaded = [importlib.import_module(f".{m}", __name__) for m in modules]
-    for m, mod in zip(modules, loaded, strict=True):
-        globals().update({n: getattr(mod, n) for n in _EXPORTS[m]})
-    return globals()[name]
+__getattr__ = package_getattr(__name__, _EXPORTS, _LIGHT)
 
 
 __all__ = [
